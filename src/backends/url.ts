@@ -1,0 +1,188 @@
+// Repository location strings, parsed in one place: restic's forms (`/path`, `local:/path`,
+// `sftp:user@host:/path`, `sftp://user@host:port//path`, `rest:http://host:port/path`) and the
+// agent's (`file:///path`), any of them with `?password=PW` (percent-decoded) and `#SNAPSHOT`.
+// A `restic:` prefix marks a repository where a root filesystem source is expected.
+
+import { ResticTsError, redact } from "../errors.js";
+
+export type RepoLocation =
+  | { readonly kind: "local"; readonly path: string }
+  | {
+      readonly kind: "sftp";
+      readonly user?: string;
+      readonly host: string;
+      readonly port?: number;
+      /** Absolute, or relative to the login directory. */
+      readonly path: string;
+    }
+  | { readonly kind: "rest"; readonly url: string };
+
+export interface RepoUrl {
+  readonly location: RepoLocation;
+  /** The `?password=` value, percent-decoded. */
+  readonly password?: string;
+  /** The `#fragment`: a snapshot ID, unique prefix or `latest`. */
+  readonly snapshot?: string;
+  /** The location as restic prints it, without password or fragment. */
+  readonly display: string;
+}
+
+const SNAPSHOT_REF = /^(latest|[0-9a-fA-F]{1,64})$/;
+const UNSUPPORTED_SCHEMES = ["s3", "b2", "azure", "gs", "swift", "rclone"];
+
+function invalid(message: string, input: string): ResticTsError {
+  return new ResticTsError("INVALID_URL", `${message}: ${redact(input)}`, { url: redact(input) });
+}
+
+/** The part after the last `#` is a snapshot reference when it looks like one. */
+function splitFragment(input: string): [string, string | undefined] {
+  const at = input.lastIndexOf("#");
+  if (at < 0) return [input, undefined];
+  const frag = input.slice(at + 1);
+  if (!SNAPSHOT_REF.test(frag)) {
+    throw invalid(`"#${frag}" is not a snapshot ID, ID prefix or "latest"`, input);
+  }
+  return [input.slice(0, at), frag.toLowerCase() === "latest" ? "latest" : frag.toLowerCase()];
+}
+
+/** Take `password` out of a trailing `?query`; other parameters are refused. */
+function splitQuery(input: string): [string, string | undefined] {
+  const at = input.lastIndexOf("?");
+  if (at < 0) return [input, undefined];
+  const query = input.slice(at + 1);
+  let password: string | undefined;
+  for (const pair of query.split("&")) {
+    if (pair === "") continue;
+    const eq = pair.indexOf("=");
+    const name = eq < 0 ? pair : pair.slice(0, eq);
+    if (name !== "password") {
+      throw invalid(`unknown repository URL parameter "${name}" (only "password" is known)`, input);
+    }
+    try {
+      password = decodeURIComponent(pair.slice(eq + 1));
+    } catch {
+      throw invalid("the password parameter is not valid percent-encoding", input);
+    }
+  }
+  return [input.slice(0, at), password];
+}
+
+function decodePath(path: string, input: string): string {
+  try {
+    return decodeURIComponent(path);
+  } catch {
+    throw invalid("the path is not valid percent-encoding", input);
+  }
+}
+
+function parseLocation(s: string, input: string): RepoLocation {
+  if (s === "") throw invalid("the repository location is empty", input);
+  if (s.startsWith("file://")) {
+    const rest = s.slice("file://".length);
+    if (!rest.startsWith("/"))
+      throw invalid('a file URL needs an absolute path ("file:///path")', input);
+    return { kind: "local", path: decodePath(rest, input) };
+  }
+  if (s.startsWith("local:")) {
+    const path = s.slice("local:".length);
+    if (path === "") throw invalid("local: needs a path", input);
+    return { kind: "local", path };
+  }
+  if (s.startsWith("sftp://")) return parseSftpUrl(s, input);
+  if (s.startsWith("sftp:")) return parseSftpShort(s.slice("sftp:".length), input);
+  if (s.startsWith("rest:")) {
+    const url = s.slice("rest:".length);
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw invalid("rest: needs an http(s) URL", input);
+    }
+    if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
+      throw invalid("rest: needs an http or https URL", input);
+    }
+    return { kind: "rest", url: parsed.toString() };
+  }
+  const scheme = /^([a-z][a-z0-9+.-]*):/.exec(s)?.[1];
+  if (scheme !== undefined && UNSUPPORTED_SCHEMES.includes(scheme)) {
+    throw new ResticTsError("UNSUPPORTED", `the ${scheme} backend is not supported`, { scheme });
+  }
+  if (scheme !== undefined && s.slice(scheme.length + 1).startsWith("//")) {
+    throw invalid(`unknown repository URL scheme "${scheme}"`, input);
+  }
+  return { kind: "local", path: s };
+}
+
+/** `sftp://[user@]host[:port]/relative` or `sftp://[user@]host[:port]//absolute`. */
+function parseSftpUrl(s: string, input: string): RepoLocation {
+  const rest = s.slice("sftp://".length);
+  const slash = rest.indexOf("/");
+  if (slash < 0 || slash === rest.length - 1) throw invalid("sftp URL needs a path", input);
+  const authority = rest.slice(0, slash);
+  const path = decodePath(rest.slice(slash + 1), input);
+  const { user, hostPort } = splitUser(authority);
+  const m = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(hostPort);
+  if (!m) throw invalid("sftp URL has no valid host", input);
+  const host = m[1].replace(/^\[|\]$/g, "");
+  const port = m[2] === undefined ? undefined : Number(m[2]);
+  if (port !== undefined && (port < 1 || port > 65535))
+    throw invalid("sftp port out of range", input);
+  return { kind: "sftp", user, host, port, path };
+}
+
+/** `sftp:[user@]host:path`, as scp writes it. */
+function parseSftpShort(s: string, input: string): RepoLocation {
+  const { user, hostPort } = splitUser(s);
+  const colon = hostPort.startsWith("[") ? hostPort.indexOf("]:") + 1 : hostPort.indexOf(":");
+  if (colon <= 0) throw invalid('sftp needs "host:path"', input);
+  const host = hostPort.slice(0, colon).replace(/^\[|\]$/g, "");
+  const path = hostPort.slice(colon + 1);
+  if (host === "" || path === "") throw invalid('sftp needs "host:path"', input);
+  return { kind: "sftp", user, host, path };
+}
+
+function splitUser(s: string): { user?: string; hostPort: string } {
+  const at = s.lastIndexOf("@", s.indexOf(":") < 0 ? undefined : s.indexOf(":"));
+  if (at < 0) return { hostPort: s };
+  return { user: decodeURIComponent(s.slice(0, at)), hostPort: s.slice(at + 1) };
+}
+
+function displayOf(location: RepoLocation): string {
+  switch (location.kind) {
+    case "local":
+      return location.path;
+    case "sftp": {
+      const user = location.user === undefined ? "" : `${location.user}@`;
+      if (location.port !== undefined) {
+        const abs = location.path.startsWith("/") ? `/${location.path}` : location.path;
+        return `sftp://${user}${location.host}:${location.port}/${abs.replace(/^\//, "")}`;
+      }
+      return `sftp:${user}${location.host}:${location.path}`;
+    }
+    case "rest":
+      return `rest:${redact(location.url)}`;
+  }
+}
+
+/** Parse a repository location string (see the module comment for the grammar). */
+export function parseRepoUrl(input: string): RepoUrl {
+  const [noFragment, snapshot] = splitFragment(input.trim());
+  const [base, password] = splitQuery(noFragment);
+  const location = parseLocation(base, input);
+  return { location, password, snapshot, display: displayOf(location) };
+}
+
+export const RESTIC_ROOT_PREFIX = "restic:";
+
+/** True when a root filesystem source names a restic repository (`restic:<url>#snapshot`). */
+export function isResticRoot(source: string): boolean {
+  return source.startsWith(RESTIC_ROOT_PREFIX);
+}
+
+/** Parse `restic:<url>#snapshot`; the snapshot fragment is required. */
+export function parseResticRoot(source: string): RepoUrl & { readonly snapshot: string } {
+  if (!isResticRoot(source)) throw invalid('a restic root must start with "restic:"', source);
+  const url = parseRepoUrl(source.slice(RESTIC_ROOT_PREFIX.length));
+  if (url.snapshot === undefined) throw invalid("a restic root needs a #snapshot", source);
+  return { ...url, snapshot: url.snapshot };
+}

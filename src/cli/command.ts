@@ -1,0 +1,138 @@
+// The command seam of the CLI: global flags shared by every command (restic's names), the
+// context a command runs in (repository location, password, output), and exit codes.
+
+import { readFile } from "node:fs/promises";
+import type { ParseArgsConfig } from "node:util";
+import { openBackend } from "../backends/open.js";
+import { type RepoUrl, parseRepoUrl } from "../backends/url.js";
+import { ResticTsError, isResticTsError } from "../errors.js";
+import { Repository } from "../repo/repository.js";
+import { type CliIo, readPassword } from "./io.js";
+
+export type OptionSpec = NonNullable<ParseArgsConfig["options"]>;
+export type FlagValues = Record<string, string | boolean | (string | boolean)[] | undefined>;
+
+export const GLOBAL_OPTIONS = {
+  repo: { type: "string", short: "r" },
+  "repository-file": { type: "string" },
+  "password-file": { type: "string", short: "p" },
+  "key-hint": { type: "string" },
+  json: { type: "boolean" },
+  quiet: { type: "boolean", short: "q" },
+  verbose: { type: "boolean", short: "v", multiple: true },
+  "no-lock": { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+} as const satisfies OptionSpec;
+
+export interface Command {
+  readonly name: string;
+  readonly summary: string;
+  readonly usage: string;
+  readonly options: OptionSpec;
+  /** Returns the exit code (0 when omitted). */
+  run(ctx: CommandContext, args: string[], flags: FlagValues): Promise<number | undefined>;
+}
+
+/** restic's exit codes: 1 fatal, 3 incomplete backup, 10 no repository, 11 locked, 12 wrong password. */
+export const EXIT = { ok: 0, fatal: 1, incomplete: 3, noRepository: 10, locked: 11, wrongPassword: 12 } as const;
+
+export function exitCodeFor(err: unknown): number {
+  if (isResticTsError(err, "NO_REPOSITORY")) return EXIT.noRepository;
+  if (isResticTsError(err, "LOCKED")) return EXIT.locked;
+  if (isResticTsError(err, "WRONG_PASSWORD")) return EXIT.wrongPassword;
+  return EXIT.fatal;
+}
+
+export class CommandContext {
+  private cachedPassword: string | undefined;
+
+  constructor(
+    readonly io: CliIo,
+    readonly global: FlagValues,
+  ) {}
+
+  get json(): boolean {
+    return this.global.json === true;
+  }
+
+  get quiet(): boolean {
+    return this.global.quiet === true;
+  }
+
+  /** Print a line of normal output (suppressed by --quiet, like restic's Verbosef). */
+  verbose(text: string): void {
+    if (!this.quiet) this.io.write(text.endsWith("\n") ? text : `${text}\n`);
+  }
+
+  print(text: string): void {
+    this.io.write(text.endsWith("\n") ? text : `${text}\n`);
+  }
+
+  printJSON(value: unknown): void {
+    this.io.write(`${JSON.stringify(value)}\n`);
+  }
+
+  /** The repository from -r/--repo, --repository-file or RESTIC_REPOSITORY / RESTIC_REPOSITORY_FILE. */
+  async repoUrl(): Promise<RepoUrl> {
+    let repo = this.global.repo as string | undefined;
+    const repoFile = (this.global["repository-file"] as string | undefined) ?? this.io.env.RESTIC_REPOSITORY_FILE;
+    if (repo === undefined && repoFile !== undefined && this.global.repo === undefined) {
+      repo = (await readTextFile(repoFile, "repository file")).trim();
+    }
+    repo ??= this.io.env.RESTIC_REPOSITORY;
+    if (repo === undefined || repo === "") {
+      throw new ResticTsError(
+        "INVALID_ARGUMENT",
+        "Please specify repository location (-r or --repository-file, or RESTIC_REPOSITORY)",
+      );
+    }
+    return parseRepoUrl(repo);
+  }
+
+  /**
+   * The password, from (in order) the URL's ?password=, --password-file, RESTIC_PASSWORD_FILE,
+   * RESTIC_PASSWORD, or a prompt (terminal; asked twice with `confirm`) / one line of stdin.
+   */
+  async password(url?: RepoUrl, opts: { prompt?: string; confirm?: boolean } = {}): Promise<string> {
+    if (this.cachedPassword !== undefined) return this.cachedPassword;
+    let pw = url?.password;
+    const file = (this.global["password-file"] as string | undefined) ?? this.io.env.RESTIC_PASSWORD_FILE;
+    if (pw === undefined && file !== undefined) pw = trimPassword(await readTextFile(file, "password file"));
+    pw ??= this.io.env.RESTIC_PASSWORD;
+    pw ??= await promptPassword(this.io, opts.prompt ?? "enter password for repository: ", opts.confirm ?? false);
+    if (pw === "") throw new ResticTsError("EMPTY_PASSWORD", "an empty password is not allowed");
+    this.cachedPassword = pw;
+    return pw;
+  }
+
+  async openRepository(): Promise<Repository> {
+    const url = await this.repoUrl();
+    const backend = await openBackend(url.location);
+    return Repository.open(backend, await this.password(url), {
+      keyHint: (this.global["key-hint"] as string | undefined) ?? this.io.env.RESTIC_KEY_HINT,
+    });
+  }
+}
+
+/** restic trims surrounding white space from a password file's content. */
+export function trimPassword(text: string): string {
+  return text.trim();
+}
+
+/** Ask for a password; on a terminal ask twice when `confirm` and require both to match. */
+export async function promptPassword(io: CliIo, prompt: string, confirm: boolean): Promise<string> {
+  const pw = await readPassword(io, prompt);
+  if (confirm && io.stdin.isTTY && (await readPassword(io, "enter password again: ")) !== pw) {
+    throw new ResticTsError("INVALID_ARGUMENT", "passwords do not match");
+  }
+  return pw;
+}
+
+export async function readTextFile(path: string, what: string): Promise<string> {
+
+  try {
+    return await readFile(path, "utf8");
+  } catch (err) {
+    throw new ResticTsError("NOT_FOUND", `${what} ${path} cannot be read: ${(err as Error).message}`, {}, { cause: err });
+  }
+}
