@@ -1,0 +1,288 @@
+// restic key files (doc/design.rst "Keys, Encryption and MAC", internal/repository/key.go):
+// plain JSON stored under keys/<sha256 of the file>, written by Go's json.Marshal in struct
+// order {created, username, hostname, kdf, N, r, p, salt, data}. `salt` (64 bytes) and `data`
+// are base64; `data` is the master key's JSON sealed (master-key.ts) with the user key that
+// scrypt derives from the password with this file's own N/r/p (kdf.ts).
+
+import { hostname as osHostname, userInfo } from "node:os";
+import { isResticTsError, ResticTsError } from "../errors.js";
+import { fromBase64, toBase64 } from "./base64.js";
+import {
+  DEFAULT_KDF_PARAMS,
+  deriveKey,
+  type KdfParams,
+  SALT_LENGTH,
+  validateKdfParams,
+} from "./kdf.js";
+import {
+  decodeMasterKey,
+  encodeMasterKey,
+  type MasterKey,
+  open,
+  SEAL_OVERHEAD,
+  seal,
+} from "./master-key.js";
+import { randomBytes } from "./random.js";
+
+export interface KeyFile {
+  /** RFC 3339 time, kept verbatim (Go writes up to 9 fractional digits and the local offset). */
+  created: string;
+  username: string;
+  hostname: string;
+  kdf: "scrypt";
+  N: number;
+  r: number;
+  p: number;
+  /** scrypt salt, 64 bytes in files restic can open. */
+  salt: Uint8Array;
+  /** IV || AES-256-CTR(master key JSON) || MAC under the user key. */
+  data: Uint8Array;
+}
+
+export interface CreateKeyFileOptions {
+  /** scrypt parameters; DEFAULT_KDF_PARAMS when absent. */
+  params?: KdfParams;
+  /** Defaults to the current OS user, as restic does. */
+  username?: string;
+  /** Defaults to os.hostname(), as restic does. */
+  hostname?: string;
+  /** A Date (written in the local offset) or an RFC 3339 string; defaults to now. */
+  created?: Date | string;
+}
+
+/** Go's zero time.Time, what restic reads from a key file without `created`. */
+const GO_ZERO_TIME = "0001-01-01T00:00:00Z";
+
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$/;
+
+// --- Go-compatible JSON ----------------------------------------------------------------------
+
+/**
+ * A JSON string literal exactly as Go 1.19's encoding/json writes it: `<`, `>`, `&`, U+2028,
+ * U+2029 and control characters as \u00xx (lower-case hex) except \n \r \t; lone surrogates
+ * (invalid UTF-8 on Go's side) as U+FFFD.
+ */
+export function goJsonString(s: string): string {
+  let out = '"';
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 0x22) out += '\\"';
+    else if (c === 0x5c) out += "\\\\";
+    else if (c === 0x0a) out += "\\n";
+    else if (c === 0x0d) out += "\\r";
+    else if (c === 0x09) out += "\\t";
+    else if (c < 0x20 || c === 0x3c || c === 0x3e || c === 0x26 || c === 0x2028 || c === 0x2029) {
+      out += `\\u${c.toString(16).padStart(4, "0")}`;
+    } else if (c >= 0xd800 && c <= 0xdbff) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        out += s[i] + s[i + 1];
+        i++;
+      } else {
+        out += "\ufffd";
+      }
+    } else if (c >= 0xdc00 && c <= 0xdfff) {
+      out += "\ufffd";
+    } else {
+      out += s[i];
+    }
+  }
+  return `${out}"`;
+}
+
+/**
+ * A time as Go's time.Time.MarshalJSON writes it (RFC 3339 with up to 9 fractional digits,
+ * trailing zeros trimmed, "Z" for a zero offset) in this machine's local offset. `nanos` are
+ * nanoseconds within the second and override the Date's milliseconds when given.
+ */
+export function formatGoTime(date: Date, nanos?: number): string {
+  const ms = date.getTime();
+  if (!Number.isFinite(ms)) throw new ResticTsError("INVALID_ARGUMENT", "invalid Date");
+  const offsetMin = -date.getTimezoneOffset();
+  const local = new Date(ms + offsetMin * 60_000);
+  const pad = (n: number, w = 2) => String(n).padStart(w, "0");
+  const year = local.getUTCFullYear();
+  if (year < 0 || year > 9999) throw new ResticTsError("INVALID_ARGUMENT", "year out of range");
+  let s =
+    `${pad(year, 4)}-${pad(local.getUTCMonth() + 1)}-${pad(local.getUTCDate())}` +
+    `T${pad(local.getUTCHours())}:${pad(local.getUTCMinutes())}:${pad(local.getUTCSeconds())}`;
+  const ns = nanos ?? (((ms % 1000) + 1000) % 1000) * 1_000_000;
+  if (!Number.isInteger(ns) || ns < 0 || ns >= 1e9) {
+    throw new ResticTsError("INVALID_ARGUMENT", `nanoseconds out of range: ${ns}`);
+  }
+  if (ns > 0) s += `.${pad(ns, 9).replace(/0+$/, "")}`;
+  if (offsetMin === 0) return `${s}Z`;
+  const a = Math.abs(offsetMin);
+  return `${s}${offsetMin < 0 ? "-" : "+"}${pad(Math.floor(a / 60))}:${pad(a % 60)}`;
+}
+
+/** Now, with the sub-millisecond digits the high-resolution clock gives. */
+function nowGoTime(): string {
+  const t = performance.timeOrigin + performance.now(); // ms, ~µs resolution
+  const ms = Math.floor(t);
+  const nanos = Math.min(999_999_999, (ms % 1000) * 1_000_000 + Math.floor((t - ms) * 1e6));
+  return formatGoTime(new Date(ms), nanos - (nanos % 1000));
+}
+
+// --- parse / serialise ---------------------------------------------------------------------
+
+function corrupt(message: string, data: Record<string, unknown> = {}): ResticTsError {
+  return new ResticTsError("CORRUPT", `key file: ${message}`, data);
+}
+
+function optionalString(obj: Record<string, unknown>, field: string, dflt: string): string {
+  const v = obj[field];
+  if (v === undefined || v === null) return dflt;
+  if (typeof v !== "string") throw corrupt(`${field} is not a string`, { field });
+  return v;
+}
+
+function requiredInt(obj: Record<string, unknown>, field: string): number {
+  const v = obj[field];
+  if (v === undefined || v === null) throw corrupt(`missing ${field}`, { field });
+  if (!Number.isSafeInteger(v)) throw corrupt(`${field} is not an integer`, { field });
+  return v as number;
+}
+
+/**
+ * Parse a key file. CORRUPT for bad JSON, a missing or mistyped field (kdf, N, r, p, salt,
+ * data are required; created, username, hostname default as Go reads them), UNSUPPORTED for a
+ * kdf other than "scrypt". N/r/p are only type-checked here; `openKeyFile` bounds them.
+ */
+export function parseKeyFile(bytes: Uint8Array): KeyFile {
+  let obj: unknown;
+  try {
+    obj = JSON.parse(new TextDecoder("utf-8").decode(bytes));
+  } catch (err) {
+    throw new ResticTsError("CORRUPT", "key file: not JSON", {}, { cause: err });
+  }
+  if (typeof obj !== "object" || obj === null || Array.isArray(obj)) {
+    throw corrupt("not a JSON object");
+  }
+  const o = obj as Record<string, unknown>;
+  if (o.kdf === undefined || o.kdf === null) throw corrupt("missing kdf", { field: "kdf" });
+  if (typeof o.kdf !== "string") throw corrupt("kdf is not a string", { field: "kdf" });
+  if (o.kdf !== "scrypt") {
+    throw new ResticTsError("UNSUPPORTED", `key file: unsupported KDF ${JSON.stringify(o.kdf)}`, {
+      kdf: o.kdf,
+    });
+  }
+  const created = optionalString(o, "created", GO_ZERO_TIME);
+  if (!RFC3339.test(created)) throw corrupt("created is not an RFC 3339 time", { created });
+  if (o.salt === undefined || o.salt === null) throw corrupt("missing salt", { field: "salt" });
+  if (o.data === undefined || o.data === null) throw corrupt("missing data", { field: "data" });
+  return {
+    created,
+    username: optionalString(o, "username", ""),
+    hostname: optionalString(o, "hostname", ""),
+    kdf: "scrypt",
+    N: requiredInt(o, "N"),
+    r: requiredInt(o, "r"),
+    p: requiredInt(o, "p"),
+    salt: fromBase64(o.salt, "key file salt"),
+    data: fromBase64(o.data, "key file data"),
+  };
+}
+
+/** The key file's bytes as restic's json.Marshal writes them (compact, Go field order). */
+export function serializeKeyFile(kf: KeyFile): Uint8Array {
+  if (!RFC3339.test(kf.created)) {
+    throw new ResticTsError("INVALID_ARGUMENT", "key file created is not an RFC 3339 time");
+  }
+  for (const n of [kf.N, kf.r, kf.p]) {
+    if (!Number.isSafeInteger(n)) {
+      throw new ResticTsError("INVALID_ARGUMENT", "key file N, r, p must be integers");
+    }
+  }
+  const json =
+    `{"created":${goJsonString(kf.created)},"username":${goJsonString(kf.username)},` +
+    `"hostname":${goJsonString(kf.hostname)},"kdf":${goJsonString(kf.kdf)},` +
+    `"N":${kf.N},"r":${kf.r},"p":${kf.p},` +
+    `"salt":"${toBase64(kf.salt)}","data":"${toBase64(kf.data)}"}`;
+  return new TextEncoder().encode(json);
+}
+
+// --- create / open -------------------------------------------------------------------------
+
+function defaultUsername(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return ""; // restic leaves it empty when the user cannot be looked up
+  }
+}
+
+/**
+ * A new key file sealing `master` under `password` (fresh 64-byte salt, fresh IV).
+ * EMPTY_PASSWORD for "", INVALID_ARGUMENT / CORRUPT / UNSUPPORTED for bad params.
+ */
+export async function createKeyFile(
+  password: string,
+  master: MasterKey,
+  opts: CreateKeyFileOptions = {},
+): Promise<KeyFile> {
+  if (typeof password !== "string" || password.length === 0) {
+    throw new ResticTsError("EMPTY_PASSWORD", "an empty password is not allowed");
+  }
+  const params = { ...(opts.params ?? DEFAULT_KDF_PARAMS) };
+  validateKdfParams(params);
+  let created: string;
+  if (opts.created === undefined) {
+    created = nowGoTime();
+  } else if (typeof opts.created === "string") {
+    if (!RFC3339.test(opts.created)) {
+      throw new ResticTsError("INVALID_ARGUMENT", "created is not an RFC 3339 time");
+    }
+    created = opts.created;
+  } else {
+    created = formatGoTime(opts.created);
+  }
+  const salt = randomBytes(SALT_LENGTH);
+  const user = await deriveKey(password, salt, params);
+  return {
+    created,
+    username: opts.username ?? defaultUsername(),
+    hostname: opts.hostname ?? osHostname(),
+    kdf: "scrypt",
+    N: params.N,
+    r: params.r,
+    p: params.p,
+    salt,
+    data: seal(user, encodeMasterKey(master)),
+  };
+}
+
+/**
+ * The master key sealed in `kf`, using the file's own N/r/p. WRONG_PASSWORD if the MAC does not
+ * verify (wrong password or tampered data); CORRUPT for a malformed file or master key JSON;
+ * UNSUPPORTED for parameters beyond our limits.
+ */
+export async function openKeyFile(kf: KeyFile, password: string): Promise<MasterKey> {
+  if (kf.kdf !== "scrypt") {
+    throw new ResticTsError("UNSUPPORTED", `key file: unsupported KDF ${JSON.stringify(kf.kdf)}`);
+  }
+  const params = { N: kf.N, r: kf.r, p: kf.p };
+  validateKdfParams(params);
+  if (kf.salt.length !== SALT_LENGTH) {
+    throw corrupt(`salt must be ${SALT_LENGTH} bytes, got ${kf.salt.length}`);
+  }
+  if (kf.data.length < SEAL_OVERHEAD) throw corrupt("data too short");
+  const user = await deriveKey(password, kf.salt, params);
+  let plain: Uint8Array;
+  try {
+    plain = open(user, kf.data);
+  } catch (err) {
+    if (isResticTsError(err, "UNAUTHENTICATED")) {
+      throw new ResticTsError(
+        "WRONG_PASSWORD",
+        "wrong password or damaged key file",
+        {},
+        {
+          cause: err,
+        },
+      );
+    }
+    throw err;
+  }
+  return decodeMasterKey(plain);
+}
