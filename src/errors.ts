@@ -58,7 +58,8 @@ export function fromSystemError(err: unknown, what: string): ResticTsError {
   if (err instanceof ResticTsError) return err;
   const sys = err as NodeJS.ErrnoException;
   const detail = sys?.message ?? String(err);
-  if (sys?.code === "ENOENT") return new ResticTsError("NOT_FOUND", `${what}: not found`, {}, { cause: err });
+  if (sys?.code === "ENOENT")
+    return new ResticTsError("NOT_FOUND", `${what}: not found`, {}, { cause: err });
   if (sys?.code === "EEXIST")
     return new ResticTsError("ALREADY_EXISTS", `${what}: already exists`, {}, { cause: err });
   return new ResticTsError("IO", `${what}: ${detail}`, { errno: sys?.code }, { cause: err });

@@ -4,10 +4,16 @@ export type { Backend, ByteRange, FileInfo, FileType, Handle } from "./backends/
 export { LocalBackend } from "./backends/local.js";
 export { MemoryBackend } from "./backends/mem.js";
 export { openBackend } from "./backends/open.js";
-export { type RepoLocation, type RepoUrl, isResticRoot, parseRepoUrl, parseResticRoot } from "./backends/url.js";
+export {
+  isResticRoot,
+  parseRepoUrl,
+  parseResticRoot,
+  type RepoLocation,
+  type RepoUrl,
+} from "./backends/url.js";
 export type { KdfParams } from "./crypto/kdf.js";
 export type { MasterKey } from "./crypto/master-key.js";
-export { type ErrorCode, ResticTsError, isResticTsError, redact } from "./errors.js";
+export { type ErrorCode, isResticTsError, ResticTsError, redact } from "./errors.js";
 export { type Config, DEFAULT_REPO_VERSION, type RepositoryVersion } from "./repo/config.js";
 export {
   type AddKeyOptions,

@@ -1,7 +1,13 @@
 // Repository location strings, parsed in one place: restic's forms (`/path`, `local:/path`,
-// `sftp:user@host:/path`, `sftp://user@host:port//path`, `rest:http://host:port/path`) and the
-// agent's (`file:///path`), any of them with `?password=PW` (percent-decoded) and `#SNAPSHOT`.
-// A `restic:` prefix marks a repository where a root filesystem source is expected.
+// `sftp:user@host:/path`, `sftp://user@host:port//path`, `rest:http://host:port/path`,
+// `rest:https://user:pass@host/`) and the agent's (`file:///path`, `file:/path`), any of them
+// with `?password=PW` (percent-decoded) and `#SNAPSHOT`. A `restic:` prefix marks a repository
+// where a root filesystem source is expected.
+//
+// `?password=` is always the repository password. An SSH password is never taken from a
+// URL (restic takes none either): `sftp://user:pw@host/…` is refused; see open.ts for where
+// SSH credentials come from. REST basic-auth credentials do live in the URL's userinfo, as
+// in restic; `display` and every error message show them as `user:***@`.
 
 import { ResticTsError, redact } from "../errors.js";
 
@@ -30,8 +36,21 @@ export interface RepoUrl {
 const SNAPSHOT_REF = /^(latest|[0-9a-fA-F]{1,64})$/;
 const UNSUPPORTED_SCHEMES = ["s3", "b2", "azure", "gs", "swift", "rclone"];
 
+/**
+ * `input` fit for a message: `?password=` values and URL userinfo passwords (also ones
+ * redact()'s pattern would miss, with spaces or `@` in them) replaced by `***`.
+ */
+function scrub(input: string): string {
+  return redact(
+    input
+      .replace(/(\/\/[^/:@\s]*:)[^/]*@/, "$1***@")
+      .replace(/^(\s*(?:restic:)?sftp:[^@:/[]+:)[^@/]*@/, "$1***@"),
+  );
+}
+
 function invalid(message: string, input: string): ResticTsError {
-  return new ResticTsError("INVALID_URL", `${message}: ${redact(input)}`, { url: redact(input) });
+  const shown = scrub(input);
+  return new ResticTsError("INVALID_URL", `${message}: ${shown}`, { url: shown });
 }
 
 /** The part after the last `#` is a snapshot reference when it looks like one. */
@@ -78,11 +97,14 @@ function decodePath(path: string, input: string): string {
 function parseLocation(s: string, input: string): RepoLocation {
   if (s === "") throw invalid("the repository location is empty", input);
   if (s.startsWith("file://")) {
-    const rest = s.slice("file://".length);
+    let rest = s.slice("file://".length);
+    if (rest.startsWith("localhost/")) rest = rest.slice("localhost".length);
     if (!rest.startsWith("/"))
-      throw invalid('a file URL needs an absolute path ("file:///path")', input);
+      throw invalid('a file URL needs an absolute path on this host ("file:///path")', input);
     return { kind: "local", path: decodePath(rest, input) };
   }
+  if (s.startsWith("file:/"))
+    return { kind: "local", path: decodePath(s.slice("file:".length), input) };
   if (s.startsWith("local:")) {
     const path = s.slice("local:".length);
     if (path === "") throw invalid("local: needs a path", input);
@@ -121,6 +143,8 @@ function parseSftpUrl(s: string, input: string): RepoLocation {
   const authority = rest.slice(0, slash);
   const path = decodePath(rest.slice(slash + 1), input);
   const { user, hostPort } = splitUser(authority);
+  if (user?.includes(":")) throw sshPasswordInUrl(input);
+  checkSftpPath(path, input);
   const m = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(hostPort);
   if (!m) throw invalid("sftp URL has no valid host", input);
   const host = m[1].replace(/^\[|\]$/g, "");
@@ -132,19 +156,46 @@ function parseSftpUrl(s: string, input: string): RepoLocation {
 
 /** `sftp:[user@]host:path`, as scp writes it. */
 function parseSftpShort(s: string, input: string): RepoLocation {
+  // `user:secret@host:path` would otherwise read as host "user" and path "secret@host:path".
+  if (/^[^@:/[]+:[^@/]*@[^:/]+:/.test(s)) throw sshPasswordInUrl(input);
   const { user, hostPort } = splitUser(s);
   const colon = hostPort.startsWith("[") ? hostPort.indexOf("]:") + 1 : hostPort.indexOf(":");
   if (colon <= 0) throw invalid('sftp needs "host:path"', input);
   const host = hostPort.slice(0, colon).replace(/^\[|\]$/g, "");
   const path = hostPort.slice(colon + 1);
   if (host === "" || path === "") throw invalid('sftp needs "host:path"', input);
+  checkSftpPath(path, input);
   return { kind: "sftp", user, host, path };
+}
+
+function sshPasswordInUrl(input: string): ResticTsError {
+  return invalid(
+    "an SSH password cannot be given in the URL (use an ssh-agent, a key file, or RESTIC_TS_SSH_PASSWORD; the password parameter is the repository's)",
+    input,
+  );
+}
+
+/** restic refuses `~`: most SFTP servers do not expand it. */
+function checkSftpPath(path: string, input: string): void {
+  if (path.startsWith("~")) {
+    throw invalid(
+      'the sftp path starts with "~", which most servers do not expand: use a path relative to the home directory instead',
+      input,
+    );
+  }
 }
 
 function splitUser(s: string): { user?: string; hostPort: string } {
   const at = s.lastIndexOf("@", s.indexOf(":") < 0 ? undefined : s.indexOf(":"));
   if (at < 0) return { hostPort: s };
-  return { user: decodeURIComponent(s.slice(0, at)), hostPort: s.slice(at + 1) };
+  const raw = s.slice(0, at);
+  let user: string;
+  try {
+    user = decodeURIComponent(raw);
+  } catch {
+    user = raw;
+  }
+  return { user, hostPort: s.slice(at + 1) };
 }
 
 function displayOf(location: RepoLocation): string {

@@ -4,8 +4,8 @@
 import { readFile } from "node:fs/promises";
 import type { ParseArgsConfig } from "node:util";
 import { openBackend } from "../backends/open.js";
-import { type RepoUrl, parseRepoUrl } from "../backends/url.js";
-import { ResticTsError, isResticTsError } from "../errors.js";
+import { parseRepoUrl, type RepoUrl } from "../backends/url.js";
+import { isResticTsError, ResticTsError } from "../errors.js";
 import { Repository } from "../repo/repository.js";
 import { type CliIo, readPassword } from "./io.js";
 
@@ -34,7 +34,14 @@ export interface Command {
 }
 
 /** restic's exit codes: 1 fatal, 3 incomplete backup, 10 no repository, 11 locked, 12 wrong password. */
-export const EXIT = { ok: 0, fatal: 1, incomplete: 3, noRepository: 10, locked: 11, wrongPassword: 12 } as const;
+export const EXIT = {
+  ok: 0,
+  fatal: 1,
+  incomplete: 3,
+  noRepository: 10,
+  locked: 11,
+  wrongPassword: 12,
+} as const;
 
 export function exitCodeFor(err: unknown): number {
   if (isResticTsError(err, "NO_REPOSITORY")) return EXIT.noRepository;
@@ -75,7 +82,8 @@ export class CommandContext {
   /** The repository from -r/--repo, --repository-file or RESTIC_REPOSITORY / RESTIC_REPOSITORY_FILE. */
   async repoUrl(): Promise<RepoUrl> {
     let repo = this.global.repo as string | undefined;
-    const repoFile = (this.global["repository-file"] as string | undefined) ?? this.io.env.RESTIC_REPOSITORY_FILE;
+    const repoFile =
+      (this.global["repository-file"] as string | undefined) ?? this.io.env.RESTIC_REPOSITORY_FILE;
     if (repo === undefined && repoFile !== undefined && this.global.repo === undefined) {
       repo = (await readTextFile(repoFile, "repository file")).trim();
     }
@@ -93,13 +101,22 @@ export class CommandContext {
    * The password, from (in order) the URL's ?password=, --password-file, RESTIC_PASSWORD_FILE,
    * RESTIC_PASSWORD, or a prompt (terminal; asked twice with `confirm`) / one line of stdin.
    */
-  async password(url?: RepoUrl, opts: { prompt?: string; confirm?: boolean } = {}): Promise<string> {
+  async password(
+    url?: RepoUrl,
+    opts: { prompt?: string; confirm?: boolean } = {},
+  ): Promise<string> {
     if (this.cachedPassword !== undefined) return this.cachedPassword;
     let pw = url?.password;
-    const file = (this.global["password-file"] as string | undefined) ?? this.io.env.RESTIC_PASSWORD_FILE;
-    if (pw === undefined && file !== undefined) pw = trimPassword(await readTextFile(file, "password file"));
+    const file =
+      (this.global["password-file"] as string | undefined) ?? this.io.env.RESTIC_PASSWORD_FILE;
+    if (pw === undefined && file !== undefined)
+      pw = trimPassword(await readTextFile(file, "password file"));
     pw ??= this.io.env.RESTIC_PASSWORD;
-    pw ??= await promptPassword(this.io, opts.prompt ?? "enter password for repository: ", opts.confirm ?? false);
+    pw ??= await promptPassword(
+      this.io,
+      opts.prompt ?? "enter password for repository: ",
+      opts.confirm ?? false,
+    );
     if (pw === "") throw new ResticTsError("EMPTY_PASSWORD", "an empty password is not allowed");
     this.cachedPassword = pw;
     return pw;
@@ -129,10 +146,14 @@ export async function promptPassword(io: CliIo, prompt: string, confirm: boolean
 }
 
 export async function readTextFile(path: string, what: string): Promise<string> {
-
   try {
     return await readFile(path, "utf8");
   } catch (err) {
-    throw new ResticTsError("NOT_FOUND", `${what} ${path} cannot be read: ${(err as Error).message}`, {}, { cause: err });
+    throw new ResticTsError(
+      "NOT_FOUND",
+      `${what} ${path} cannot be read: ${(err as Error).message}`,
+      {},
+      { cause: err },
+    );
   }
 }

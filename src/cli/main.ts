@@ -5,12 +5,21 @@ import { realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { isResticTsError, redact } from "../errors.js";
-import { type Command, CommandContext, EXIT, type FlagValues, GLOBAL_OPTIONS, type OptionSpec, exitCodeFor } from "./command.js";
+import {
+  type Command,
+  CommandContext,
+  EXIT,
+  exitCodeFor,
+  type FlagValues,
+  GLOBAL_OPTIONS,
+  type OptionSpec,
+} from "./command.js";
 import { catCommand } from "./commands/cat.js";
 import { demoCommand } from "./commands/demo.js";
 import { initCommand } from "./commands/init.js";
 import { keyCommand } from "./commands/key.js";
 import { listCommand } from "./commands/list.js";
+import { unlockCommand } from "./commands/unlock.js";
 import { type CliIo, processIo } from "./io.js";
 
 export const VERSION = "0.1.0";
@@ -21,8 +30,12 @@ const versionCommand: Command = {
   usage: "version",
   options: {},
   async run(ctx) {
-    if (ctx.json) ctx.printJSON({ message_type: "version", version: VERSION, node_version: process.version });
-    else ctx.print(`restic-ts ${VERSION} on Node.js ${process.version} ${process.platform}/${process.arch}`);
+    if (ctx.json)
+      ctx.printJSON({ message_type: "version", version: VERSION, node_version: process.version });
+    else
+      ctx.print(
+        `restic-ts ${VERSION} on Node.js ${process.version} ${process.platform}/${process.arch}`,
+      );
     return 0;
   },
 };
@@ -32,6 +45,7 @@ export const COMMANDS: readonly Command[] = [
   keyCommand,
   catCommand,
   listCommand,
+  unlockCommand,
   demoCommand,
   versionCommand,
 ];
@@ -67,7 +81,12 @@ function allOptions(): OptionSpec {
 export async function run(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
   try {
     // First pass: find the command among flags of any command, so `-r X init` and `init -r X` both work.
-    const probe = parseArgs({ args: [...argv], options: allOptions(), allowPositionals: true, strict: false });
+    const probe = parseArgs({
+      args: [...argv],
+      options: allOptions(),
+      allowPositionals: true,
+      strict: false,
+    });
     const name = probe.positionals[0];
     if (name === undefined || name === "help") {
       io.write(usage());
@@ -94,7 +113,10 @@ export async function run(argv: readonly string[], io: CliIo = processIo()): Pro
   } catch (err) {
     if (isResticTsError(err)) {
       io.error(`Fatal: ${err.message}\n`);
-    } else if (err instanceof TypeError && (err as NodeJS.ErrnoException).code?.startsWith("ERR_PARSE_ARGS")) {
+    } else if (
+      err instanceof TypeError &&
+      (err as NodeJS.ErrnoException).code?.startsWith("ERR_PARSE_ARGS")
+    ) {
       io.error(`Fatal: ${err.message}\n`);
     } else {
       io.error(`${redact(err instanceof Error ? (err.stack ?? err.message) : String(err))}\n`);

@@ -1,7 +1,10 @@
 // restic's text tables (internal/ui/table): a header, a dashed rule, rows, a dashed rule;
 // cells padded to the widest and joined by two spaces, trailing spaces trimmed.
 
-export function formatTable(headers: readonly string[], rows: readonly (readonly string[])[]): string {
+export function formatTable(
+  headers: readonly string[],
+  rows: readonly (readonly string[])[],
+): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const total = widths.reduce((a, b) => a + b, 0) + (headers.length - 1) * 2;
   const line = (cells: readonly string[]) =>

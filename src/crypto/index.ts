@@ -19,16 +19,6 @@ export {
   validateKdfParams,
 } from "./kdf.js";
 export {
-  type CreateKeyFileOptions,
-  createKeyFile,
-  formatGoTime,
-  goJsonString,
-  type KeyFile,
-  openKeyFile,
-  parseKeyFile,
-  serializeKeyFile,
-} from "./key-file.js";
-export {
   clampPoly1305R,
   decodeMasterKey,
   encodeMasterKey,

@@ -2,6 +2,7 @@
 // MAC"): `{"version":1|2,"id":"<64 hex>","chunker_polynomial":"<hex>"}`, sealed with the master
 // key and never compressed, stored at `config` with no ID.
 
+import { irreducible } from "../chunker/polynomial.js";
 import { ResticTsError } from "../errors.js";
 
 export type RepositoryVersion = 1 | 2;
@@ -55,8 +56,11 @@ export function parseConfig(plaintext: Uint8Array): Config {
     throw new ResticTsError("CORRUPT", "config `chunker_polynomial` is not a hex number");
   }
   const chunkerPolynomial = BigInt(`0x${obj.chunker_polynomial}`);
-  if (chunkerPolynomial === 0n) {
-    throw new ResticTsError("CORRUPT", "config `chunker_polynomial` is zero");
+  if (!irreducible(chunkerPolynomial)) {
+    throw new ResticTsError(
+      "CORRUPT",
+      "config `chunker_polynomial` is not an irreducible polynomial",
+    );
   }
   return { version, id: obj.id, chunkerPolynomial };
 }

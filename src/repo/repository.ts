@@ -15,7 +15,6 @@ import {
   seal,
 } from "../crypto/index.js";
 import type { KdfParams } from "../crypto/kdf.js";
-import { createKeyFile, openKeyFile, parseKeyFile, serializeKeyFile } from "../crypto/key-file.js";
 import { isResticTsError, ResticTsError } from "../errors.js";
 import {
   type Config,
@@ -26,6 +25,8 @@ import {
   serializeConfig,
 } from "./config.js";
 import { resolvePrefix } from "./id.js";
+import { IndexedRepository, loadMasterIndex } from "./indexed.js";
+import { createKeyFile, openKeyFile, parseKeyFile, serializeKeyFile } from "./key-file.js";
 import { decodeUnpacked, encodeUnpacked } from "./unpacked.js";
 
 const CONFIG = { type: "config", name: "" } as const;
@@ -214,6 +215,11 @@ export class Repository {
     const id = toHex(sha256(stored));
     await this.backend.save({ type, name: id }, stored);
     return id;
+  }
+
+  /** Load every index file: the repository can then load blobs. */
+  async loadIndex(): Promise<IndexedRepository> {
+    return new IndexedRepository(this, await loadMasterIndex(this));
   }
 
   /** All file IDs of a type. */

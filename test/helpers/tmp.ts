@@ -4,7 +4,9 @@ import { cp, mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 
-export async function tempDir(prefix = "restic-ts-"): Promise<{ dir: string; cleanup(): Promise<void> }> {
+export async function tempDir(
+  prefix = "restic-ts-",
+): Promise<{ dir: string; cleanup(): Promise<void> }> {
   const dir = await mkdtemp(path.join(os.tmpdir(), prefix));
   return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }

@@ -7,9 +7,9 @@ import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { LocalBackend } from "../../src/backends/local.js";
 import { Repository } from "../../src/repo/repository.js";
-import { hasTool } from "../helpers/tools.js";
 import { restic } from "../helpers/restic.js";
 import { copyFixture, tempDir } from "../helpers/tmp.js";
+import { hasTool } from "../helpers/tools.js";
 
 const PW1 = "fixture-password-1";
 const PW2 = "fixture-password-2";
@@ -34,7 +34,10 @@ describe("fixture repositories made by restic 0.14", () => {
     expect(a.keyId).not.toBe(b.keyId);
     expect(b.masterKey).toEqual(a.masterKey);
     const keys = await a.listKeys();
-    expect(keys.find((k) => k.id === b.keyId)).toMatchObject({ username: "fixture", hostname: "fixture-host" });
+    expect(keys.find((k) => k.id === b.keyId)).toMatchObject({
+      username: "fixture",
+      hostname: "fixture-host",
+    });
 
     const [snapId] = await a.listIds("snapshot");
     const snapshot = JSON.parse(new TextDecoder().decode(await a.loadUnpacked("snapshot", snapId)));
@@ -44,7 +47,9 @@ describe("fixture repositories made by restic 0.14", () => {
     const index = JSON.parse(new TextDecoder().decode(await a.loadUnpacked("index", indexId)));
     const blobs = index.packs.flatMap((p: { blobs: { id: string }[] }) => p.blobs.map((x) => x.id));
     expect(blobs).toContain(snapshot.tree);
-    await expect(Repository.open(backend, "not-the-password")).rejects.toMatchObject({ code: "WRONG_PASSWORD" });
+    await expect(Repository.open(backend, "not-the-password")).rejects.toMatchObject({
+      code: "WRONG_PASSWORD",
+    });
   });
 });
 
@@ -57,40 +62,49 @@ describe.runIf(haveRestic)("restic reads what we write", () => {
     await tmp.cleanup();
   });
 
-  it.each([1, 2])("restic opens a v%i repository we init, and its key list shows our keys", async (v) => {
-    const dir = path.join(tmp.dir, "repo");
-    const repo = await Repository.init(new LocalBackend(dir), "ours", { version: v, username: "u", hostname: "h" });
-    const cfg = JSON.parse((await restic(dir, "ours", ["cat", "config"])).stdout);
-    expect(cfg).toEqual({
-      version: v,
-      id: repo.config.id,
-      chunker_polynomial: repo.config.chunkerPolynomial.toString(16),
-    });
-    const second = await repo.addKey("second", { username: "alice", hostname: "box" });
-    const keys = JSON.parse((await restic(dir, "second", ["key", "list", "--json"])).stdout);
-    expect(keys).toHaveLength(2);
-    expect(keys.find((k: { current: boolean }) => k.current)).toMatchObject({
-      id: second.slice(0, 8),
-      userName: "alice",
-      hostName: "box",
-    });
-    const master = JSON.parse((await restic(dir, "ours", ["cat", "masterkey"])).stdout);
-    expect(master).toEqual({
-      mac: {
-        k: Buffer.from(repo.masterKey.macK).toString("base64"),
-        r: Buffer.from(repo.masterKey.macR).toString("base64"),
-      },
-      encrypt: Buffer.from(repo.masterKey.encrypt).toString("base64"),
-    });
-    // restic can write into it: a backup succeeds and its snapshot is readable by us.
-    const src = path.join(tmp.dir, "src");
-    await copyFixture("repos/source", src);
-    await restic(dir, "ours", ["backup", "-q", "."], { cwd: src });
-    const reopened = await Repository.open(new LocalBackend(dir), "ours");
-    const [snapId] = await reopened.listIds("snapshot");
-    expect(JSON.parse(new TextDecoder().decode(await reopened.loadUnpacked("snapshot", snapId))).paths).toEqual([src]);
-    await restic(dir, "ours", ["check", "--read-data"]);
-  });
+  it.each([1, 2])(
+    "restic opens a v%i repository we init, and its key list shows our keys",
+    async (v) => {
+      const dir = path.join(tmp.dir, "repo");
+      const repo = await Repository.init(new LocalBackend(dir), "ours", {
+        version: v,
+        username: "u",
+        hostname: "h",
+      });
+      const cfg = JSON.parse((await restic(dir, "ours", ["cat", "config"])).stdout);
+      expect(cfg).toEqual({
+        version: v,
+        id: repo.config.id,
+        chunker_polynomial: repo.config.chunkerPolynomial.toString(16),
+      });
+      const second = await repo.addKey("second", { username: "alice", hostname: "box" });
+      const keys = JSON.parse((await restic(dir, "second", ["key", "list", "--json"])).stdout);
+      expect(keys).toHaveLength(2);
+      expect(keys.find((k: { current: boolean }) => k.current)).toMatchObject({
+        id: second.slice(0, 8),
+        userName: "alice",
+        hostName: "box",
+      });
+      const master = JSON.parse((await restic(dir, "ours", ["cat", "masterkey"])).stdout);
+      expect(master).toEqual({
+        mac: {
+          k: Buffer.from(repo.masterKey.macK).toString("base64"),
+          r: Buffer.from(repo.masterKey.macR).toString("base64"),
+        },
+        encrypt: Buffer.from(repo.masterKey.encrypt).toString("base64"),
+      });
+      // restic can write into it: a backup succeeds and its snapshot is readable by us.
+      const src = path.join(tmp.dir, "src");
+      await copyFixture("repos/source", src);
+      await restic(dir, "ours", ["backup", "-q", "."], { cwd: src });
+      const reopened = await Repository.open(new LocalBackend(dir), "ours");
+      const [snapId] = await reopened.listIds("snapshot");
+      expect(
+        JSON.parse(new TextDecoder().decode(await reopened.loadUnpacked("snapshot", snapId))).paths,
+      ).toEqual([src]);
+      await restic(dir, "ours", ["check", "--read-data"]);
+    },
+  );
 
   it("we open a key file restic adds to our repository, with restic's own scrypt parameters", async () => {
     const dir = path.join(tmp.dir, "repo");
@@ -98,7 +112,10 @@ describe.runIf(haveRestic)("restic reads what we write", () => {
     const pwFile = path.join(tmp.dir, "pw");
     await writeFile(pwFile, "theirs\n");
     const out = await restic(dir, "ours", ["key", "add", "--new-password-file", pwFile]);
-    const id = /saved new key as <Key of [^,]*, created on [^>]*>|saved new key as ([0-9a-f]+)/.exec(out.stdout);
+    const id =
+      /saved new key as <Key of [^,]*, created on [^>]*>|saved new key as ([0-9a-f]+)/.exec(
+        out.stdout,
+      );
     expect(id).not.toBeNull();
     const viaTheirs = await Repository.open(new LocalBackend(dir), "theirs");
     expect(viaTheirs.keyId).not.toBe(repo.keyId);
@@ -106,7 +123,9 @@ describe.runIf(haveRestic)("restic reads what we write", () => {
     // restic's passwd replaces our key; we follow.
     await writeFile(pwFile, "rotated\n");
     await restic(dir, "theirs", ["key", "passwd", "--new-password-file", pwFile]);
-    await expect(Repository.open(new LocalBackend(dir), "theirs")).rejects.toMatchObject({ code: "WRONG_PASSWORD" });
+    await expect(Repository.open(new LocalBackend(dir), "theirs")).rejects.toMatchObject({
+      code: "WRONG_PASSWORD",
+    });
     expect((await Repository.open(new LocalBackend(dir), "rotated")).config).toEqual(repo.config);
   });
 });

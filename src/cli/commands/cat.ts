@@ -20,11 +20,15 @@ export const catCommand: Command = {
       throw new ResticTsError("INVALID_ARGUMENT", "type or ID not specified");
     }
     if (!(TYPES as readonly string[]).includes(type)) {
-      throw new ResticTsError("INVALID_ARGUMENT", `invalid type "${type}": use one of ${TYPES.join(", ")}`);
+      throw new ResticTsError(
+        "INVALID_ARGUMENT",
+        `invalid type "${type}": use one of ${TYPES.join(", ")}`,
+      );
     }
     const repo = await ctx.openRepository();
     const decoder = new TextDecoder();
-    const indent = (bytes: Uint8Array) => JSON.stringify(JSON.parse(decoder.decode(bytes)), null, 2);
+    const indent = (bytes: Uint8Array) =>
+      JSON.stringify(JSON.parse(decoder.decode(bytes)), null, 2);
     switch (type) {
       case "config":
         ctx.print(formatConfig(repo.config));

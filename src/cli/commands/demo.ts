@@ -46,7 +46,8 @@ export const demoCommand: Command = {
         }).toString(),
       );
       const cfg = JSON.parse(out) as { id: string };
-      if (cfg.id !== repo.config.id) throw new ResticTsError("CORRUPT", "demo: restic sees another config");
+      if (cfg.id !== repo.config.id)
+        throw new ResticTsError("CORRUPT", "demo: restic sees another config");
       ctx.print("verified: restic opens the repository restic-ts created");
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;

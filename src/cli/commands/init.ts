@@ -13,7 +13,10 @@ export const initCommand: Command = {
   async run(ctx, _args, flags) {
     const version = parseVersion((flags["repository-version"] as string | undefined) ?? "stable");
     const url = await ctx.repoUrl();
-    const password = await ctx.password(url, { prompt: "enter password for new repository: ", confirm: true });
+    const password = await ctx.password(url, {
+      prompt: "enter password for new repository: ",
+      confirm: true,
+    });
     const repo = await Repository.init(await openBackend(url.location), password, { version });
     if (ctx.json) {
       ctx.printJSON({ message_type: "initialized", id: repo.config.id, repository: url.display });
@@ -31,7 +34,10 @@ export const initCommand: Command = {
 function parseVersion(text: string): number {
   if (text === "stable" || text === "latest") return 2;
   if (!/^\d+$/.test(text)) {
-    throw new ResticTsError("INVALID_ARGUMENT", `invalid repository version "${text}": use 1, 2, stable or latest`);
+    throw new ResticTsError(
+      "INVALID_ARGUMENT",
+      `invalid repository version "${text}": use 1, 2, stable or latest`,
+    );
   }
   return Number(text);
 }

@@ -21,7 +21,10 @@ export const listCommand: Command = {
     if (args.length !== 1) throw new ResticTsError("INVALID_ARGUMENT", "type not specified");
     const type = LISTABLE[args[0]];
     if (type === undefined) {
-      throw new ResticTsError("INVALID_ARGUMENT", `invalid type "${args[0]}": use one of ${Object.keys(LISTABLE).join(", ")}`);
+      throw new ResticTsError(
+        "INVALID_ARGUMENT",
+        `invalid type "${args[0]}": use one of ${Object.keys(LISTABLE).join(", ")}`,
+      );
     }
     const repo = await ctx.openRepository();
     for (const id of await repo.listIds(type)) ctx.print(id);

@@ -95,3 +95,70 @@ describe("restic: roots", () => {
     expect(() => parseResticRoot("restic:file:///r?password=x")).toThrow(/needs a #snapshot/);
   });
 });
+
+describe("parseRepoUrl: remote forms and secrets", () => {
+  it.each([
+    ["file:/srv/repo", { kind: "local", path: "/srv/repo" }],
+    ["file://localhost/srv/repo", { kind: "local", path: "/srv/repo" }],
+    ["sftp:user@[::1]:/srv/repo", { kind: "sftp", user: "user", host: "::1", path: "/srv/repo" }],
+    [
+      "sftp://user@[::1]:2222//srv/repo",
+      { kind: "sftp", user: "user", host: "::1", port: 2222, path: "/srv/repo" },
+    ],
+    [
+      "sftp:me@example.com@host:/r",
+      { kind: "sftp", user: "me@example.com", host: "host", path: "/r" },
+    ],
+    ["rest:https://user:pass@host/", { kind: "rest", url: "https://user:pass@host/" }],
+    ["rest:http://host:8000", { kind: "rest", url: "http://host:8000/" }],
+  ])("%s", (input, location) => {
+    expect(parseRepoUrl(input).location).toEqual(location);
+  });
+
+  it("keeps ?password= (the repository password) apart from REST credentials", () => {
+    const u = parseRepoUrl("rest:https://bob:b%40sic@host:8000/repo/?password=repo-pw#latest");
+    expect(u.location).toEqual({ kind: "rest", url: "https://bob:b%40sic@host:8000/repo/" });
+    expect(u.password).toBe("repo-pw");
+    expect(u.snapshot).toBe("latest");
+    expect(u.display).toBe("rest:https://bob:***@host:8000/repo/");
+  });
+
+  it("displays sftp locations as restic writes them", () => {
+    expect(parseRepoUrl("sftp://u@h:2222//abs/r").display).toBe("sftp://u@h:2222//abs/r");
+    expect(parseRepoUrl("sftp://u@h:2222/rel/r").display).toBe("sftp://u@h:2222/rel/r");
+    expect(parseRepoUrl("sftp:u@h:/abs").display).toBe("sftp:u@h:/abs");
+  });
+
+  it.each([
+    ["sftp://user:ssh-secret-1@host//srv", "ssh-secret-1"],
+    ["sftp:user:ssh-secret-2@host:/srv", "ssh-secret-2"],
+    ["rest:http://u:pa ss-secret-3@host/?password=x&bogus=1", "ss-secret-3"],
+    ["rest:ftp://u:secret-4@host/", "secret-4"],
+    ["file:///x?password=secret-5#bad!", "secret-5"],
+  ])("refuses %j without showing the secret", (input, secret) => {
+    let err: unknown;
+    try {
+      parseRepoUrl(input);
+    } catch (e) {
+      err = e;
+    }
+    expect(isResticTsError(err, "INVALID_URL"), String(err)).toBe(true);
+    expect((err as Error).message).not.toContain(secret);
+    expect(JSON.stringify(err)).not.toContain(secret);
+  });
+
+  it("refuses sftp paths starting with ~ and file URLs naming another host", () => {
+    expect(() => parseRepoUrl("sftp:host:~/repo")).toThrow(/~/);
+    expect(() => parseRepoUrl("sftp://host/~/repo")).toThrow(/~/);
+    expect(() => parseRepoUrl("file://otherhost/srv")).toThrow(/absolute path on this host/);
+  });
+
+  it("parses restic: roots over sftp and rest", () => {
+    const s = parseResticRoot("restic:sftp://u@h:2222//srv/r?password=pw#abc123");
+    expect(s.location).toEqual({ kind: "sftp", user: "u", host: "h", port: 2222, path: "/srv/r" });
+    expect(s.snapshot).toBe("abc123");
+    const r = parseResticRoot("restic:rest:http://h:8000/r/?password=pw#latest");
+    expect(r.location).toEqual({ kind: "rest", url: "http://h:8000/r/" });
+    expect(r.password).toBe("pw");
+  });
+});

@@ -2,8 +2,8 @@ import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { PassThrough } from "node:stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { run } from "../../../src/cli/main.js";
 import type { CliIo } from "../../../src/cli/io.js";
+import { run } from "../../../src/cli/main.js";
 import { tempDir } from "../../helpers/tmp.js";
 
 interface Captured {
@@ -12,7 +12,11 @@ interface Captured {
   stderr: string;
 }
 
-async function cli(args: string[], env: Record<string, string> = {}, stdinText?: string): Promise<Captured> {
+async function cli(
+  args: string[],
+  env: Record<string, string> = {},
+  stdinText?: string,
+): Promise<Captured> {
   let stdout = "";
   let stderr = "";
   const stdin = new PassThrough();
@@ -57,21 +61,44 @@ describe("CLI", () => {
 
     const pwFile = path.join(tmp.dir, "pw2");
     await writeFile(pwFile, "pw2\n");
-    const add = await cli(["key", "add", "--new-password-file", pwFile, "--user", "alice", "--host", "box"], env);
+    const add = await cli(
+      ["key", "add", "--new-password-file", pwFile, "--user", "alice", "--host", "box"],
+      env,
+    );
     expect(add.code).toBe(0);
     const newId = /saved new key as ([0-9a-f]{64})/.exec(add.stdout)?.[1];
     expect(newId).toBeDefined();
 
-    const list = await cli(["key", "list", "--json"], { RESTIC_REPOSITORY: repo, RESTIC_PASSWORD_FILE: pwFile });
-    const keys = JSON.parse(list.stdout) as { current: boolean; id: string; userName: string; hostName: string }[];
+    const list = await cli(["key", "list", "--json"], {
+      RESTIC_REPOSITORY: repo,
+      RESTIC_PASSWORD_FILE: pwFile,
+    });
+    const keys = JSON.parse(list.stdout) as {
+      current: boolean;
+      id: string;
+      userName: string;
+      hostName: string;
+    }[];
     expect(keys).toHaveLength(2);
-    expect(keys.find((k) => k.current)).toMatchObject({ id: newId?.slice(0, 8), userName: "alice", hostName: "box" });
+    expect(keys.find((k) => k.current)).toMatchObject({
+      id: newId?.slice(0, 8),
+      userName: "alice",
+      hostName: "box",
+    });
 
     const table = await cli(["-r", repo, "key", "list"], { RESTIC_PASSWORD: "pw1" });
     expect(table.stdout.split("\n")[0]).toMatch(/^ ID\s+User\s+Host\s+Created$/);
-    expect(table.stdout).toContain(`*${(await cli(["list", "keys"], env)).stdout.split("\n").find((id) => id !== newId)?.slice(0, 8)}`);
+    expect(table.stdout).toContain(
+      `*${(await cli(["list", "keys"], env)).stdout
+        .split("\n")
+        .find((id) => id !== newId)
+        ?.slice(0, 8)}`,
+    );
 
-    const removeSelf = await cli(["key", "remove", newId!.slice(0, 8)], { RESTIC_REPOSITORY: repo, RESTIC_PASSWORD: "pw2" });
+    const removeSelf = await cli(["key", "remove", newId!.slice(0, 8)], {
+      RESTIC_REPOSITORY: repo,
+      RESTIC_PASSWORD: "pw2",
+    });
     expect(removeSelf.code).toBe(1);
     expect(removeSelf.stderr).toMatch(/refusing to remove the key currently used/);
     const remove = await cli(["key", "remove", newId!.slice(0, 8)], env);
@@ -111,14 +138,21 @@ describe("CLI", () => {
     expect(empty.stderr).toMatch(/empty password/);
     await mkdir(path.join(tmp.dir, "full"));
     await writeFile(path.join(tmp.dir, "full", "file"), "x");
-    const notEmpty = await cli(["init", "-r", path.join(tmp.dir, "full")], { RESTIC_PASSWORD: "x" });
+    const notEmpty = await cli(["init", "-r", path.join(tmp.dir, "full")], {
+      RESTIC_PASSWORD: "x",
+    });
     expect(notEmpty.code).toBe(1);
     expect(notEmpty.stderr).toMatch(/not empty/);
-    const badVersion = await cli(["init", "-r", repo, "--repository-version", "3"], { RESTIC_PASSWORD: "x" });
+    const badVersion = await cli(["init", "-r", repo, "--repository-version", "3"], {
+      RESTIC_PASSWORD: "x",
+    });
     expect(badVersion.stderr).toMatch(/unsupported repository version 3/);
     const unknown = await cli(["frobnicate"]);
     expect(unknown.code).toBe(1);
-    const badFlag = await cli(["init", "--bogus"], { RESTIC_PASSWORD: "x", RESTIC_REPOSITORY: repo });
+    const badFlag = await cli(["init", "--bogus"], {
+      RESTIC_PASSWORD: "x",
+      RESTIC_REPOSITORY: repo,
+    });
     expect(badFlag.code).toBe(1);
     expect(badFlag.stderr).toMatch(/bogus/);
   });

@@ -1,5 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { randomPolynomial } from "../../../src/chunker/polynomial.js";
 import { parseConfig, serializeConfig } from "../../../src/repo/config.js";
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -19,7 +20,7 @@ describe("config", () => {
       fc.property(
         fc.constantFrom(1 as const, 2 as const),
         fc.uint8Array({ minLength: 32, maxLength: 32 }),
-        fc.bigInt({ min: 1n, max: (1n << 64n) - 1n }),
+        fc.constant(null).map(() => randomPolynomial()),
         (version, idBytes, pol) => {
           const id = Buffer.from(idBytes).toString("hex");
           const cfg = { version, id, chunkerPolynomial: pol };
@@ -37,6 +38,7 @@ describe("config", () => {
     [`{"version":2,"id":"xyz","chunker_polynomial":"1"}`, "CORRUPT"],
     [`{"version":2,"id":"${"a".repeat(64)}","chunker_polynomial":"zz"}`, "CORRUPT"],
     [`{"version":2,"id":"${"a".repeat(64)}"}`, "CORRUPT"],
+    [`{"version":2,"id":"${"a".repeat(64)}","chunker_polynomial":"3da3358b4dc172"}`, "CORRUPT"],
   ])("refuses %s with %s", (text, code) => {
     expect(() => parseConfig(enc(text))).toThrow(expect.objectContaining({ code }));
   });

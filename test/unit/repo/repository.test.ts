@@ -8,7 +8,11 @@ const enc = (s: string) => new TextEncoder().encode(s);
 
 async function fresh(version = 2) {
   const backend = new MemoryBackend();
-  const repo = await Repository.init(backend, "secret", { version, kdf: FAST, chunkerPolynomial: POL });
+  const repo = await Repository.init(backend, "secret", {
+    version,
+    kdf: FAST,
+    chunkerPolynomial: POL,
+  });
   return { backend, repo };
 }
 
@@ -33,30 +37,43 @@ describe("Repository", () => {
 
   it("refuses a wrong password, an empty one, and a location without a repository", async () => {
     const { backend } = await fresh();
-    await expect(Repository.open(backend, "nope")).rejects.toMatchObject({ code: "WRONG_PASSWORD" });
+    await expect(Repository.open(backend, "nope")).rejects.toMatchObject({
+      code: "WRONG_PASSWORD",
+    });
     await expect(Repository.open(backend, "")).rejects.toMatchObject({ code: "EMPTY_PASSWORD" });
-    await expect(Repository.open(new MemoryBackend(), "secret")).rejects.toMatchObject({ code: "NO_REPOSITORY" });
+    await expect(Repository.open(new MemoryBackend(), "secret")).rejects.toMatchObject({
+      code: "NO_REPOSITORY",
+    });
   });
 
   it("refuses to init twice, with an empty password, or an unknown version, writing nothing", async () => {
     const { backend } = await fresh();
-    await expect(Repository.init(backend, "x", { kdf: FAST })).rejects.toMatchObject({ code: "ALREADY_EXISTS" });
+    await expect(Repository.init(backend, "x", { kdf: FAST })).rejects.toMatchObject({
+      code: "ALREADY_EXISTS",
+    });
     const empty = new MemoryBackend();
-    await expect(Repository.init(empty, "", { kdf: FAST })).rejects.toMatchObject({ code: "EMPTY_PASSWORD" });
-    await expect(Repository.init(empty, "x", { version: 3, kdf: FAST })).rejects.toMatchObject({ code: "UNSUPPORTED" });
+    await expect(Repository.init(empty, "", { kdf: FAST })).rejects.toMatchObject({
+      code: "EMPTY_PASSWORD",
+    });
+    await expect(Repository.init(empty, "x", { version: 3, kdf: FAST })).rejects.toMatchObject({
+      code: "UNSUPPORTED",
+    });
     expect(await empty.isEmpty()).toBe(true);
   });
 
-  it.each([1, 2])("saves and loads unpacked files (v%i), named by the SHA-256 of the stored bytes", async (v) => {
-    const { repo } = await fresh(v);
-    const body = enc(JSON.stringify({ hello: "world".repeat(100) }));
-    const id = await repo.saveUnpacked("snapshot", body);
-    expect(await repo.loadUnpacked("snapshot", id)).toEqual(body);
-    const stored = await repo.backend.load({ type: "snapshot", name: id });
-    // v2 compresses: the stored file is smaller than the plaintext plus the seal overhead.
-    if (v === 2) expect(stored.length).toBeLessThan(body.length);
-    else expect(stored.length).toBe(body.length + 32);
-  });
+  it.each([1, 2])(
+    "saves and loads unpacked files (v%i), named by the SHA-256 of the stored bytes",
+    async (v) => {
+      const { repo } = await fresh(v);
+      const body = enc(JSON.stringify({ hello: "world".repeat(100) }));
+      const id = await repo.saveUnpacked("snapshot", body);
+      expect(await repo.loadUnpacked("snapshot", id)).toEqual(body);
+      const stored = await repo.backend.load({ type: "snapshot", name: id });
+      // v2 compresses: the stored file is smaller than the plaintext plus the seal overhead.
+      if (v === 2) expect(stored.length).toBeLessThan(body.length);
+      else expect(stored.length).toBe(body.length + 32);
+    },
+  );
 
   it("detects a stored file whose content does not match its name, and tampering", async () => {
     const { backend, repo } = await fresh();
@@ -79,12 +96,18 @@ describe("Repository", () => {
     const viaSecond = await Repository.open(backend, "other");
     expect(viaSecond.keyId).toBe(second);
     expect(viaSecond.masterKey).toEqual(repo.masterKey);
-    await expect(viaSecond.removeKey(second.slice(0, 8))).rejects.toMatchObject({ code: "KEY_IN_USE" });
+    await expect(viaSecond.removeKey(second.slice(0, 8))).rejects.toMatchObject({
+      code: "KEY_IN_USE",
+    });
     expect(await viaSecond.removeKey(repo.keyId.slice(0, 10))).toBe(repo.keyId);
-    await expect(Repository.open(backend, "secret")).rejects.toMatchObject({ code: "WRONG_PASSWORD" });
+    await expect(Repository.open(backend, "secret")).rejects.toMatchObject({
+      code: "WRONG_PASSWORD",
+    });
     const third = await viaSecond.changePassword("newpw", { kdf: FAST });
     expect(await viaSecond.listIds("key")).toEqual([third]);
-    await expect(Repository.open(backend, "other")).rejects.toMatchObject({ code: "WRONG_PASSWORD" });
+    await expect(Repository.open(backend, "other")).rejects.toMatchObject({
+      code: "WRONG_PASSWORD",
+    });
     expect((await Repository.open(backend, "newpw")).keyId).toBe(third);
   });
 

@@ -5,15 +5,14 @@
 // scrypt derives from the password with this file's own N/r/p (kdf.ts).
 
 import { hostname as osHostname, userInfo } from "node:os";
-import { isResticTsError, ResticTsError } from "../errors.js";
-import { fromBase64, toBase64 } from "./base64.js";
+import { fromBase64, toBase64 } from "../crypto/base64.js";
 import {
   DEFAULT_KDF_PARAMS,
   deriveKey,
   type KdfParams,
   SALT_LENGTH,
   validateKdfParams,
-} from "./kdf.js";
+} from "../crypto/kdf.js";
 import {
   decodeMasterKey,
   encodeMasterKey,
@@ -21,8 +20,11 @@ import {
   open,
   SEAL_OVERHEAD,
   seal,
-} from "./master-key.js";
-import { randomBytes } from "./random.js";
+} from "../crypto/master-key.js";
+import { randomBytes } from "../crypto/random.js";
+import { isResticTsError, ResticTsError } from "../errors.js";
+import { goJsonString } from "./gostring.js";
+import { formatGoTimeDate, goTimeNow } from "./gotime.js";
 
 export interface KeyFile {
   /** RFC 3339 time, kept verbatim (Go writes up to 9 fractional digits and the local offset). */
@@ -54,75 +56,6 @@ export interface CreateKeyFileOptions {
 const GO_ZERO_TIME = "0001-01-01T00:00:00Z";
 
 const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$/;
-
-// --- Go-compatible JSON ----------------------------------------------------------------------
-
-/**
- * A JSON string literal exactly as Go 1.19's encoding/json writes it: `<`, `>`, `&`, U+2028,
- * U+2029 and control characters as \u00xx (lower-case hex) except \n \r \t; lone surrogates
- * (invalid UTF-8 on Go's side) as U+FFFD.
- */
-export function goJsonString(s: string): string {
-  let out = '"';
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c === 0x22) out += '\\"';
-    else if (c === 0x5c) out += "\\\\";
-    else if (c === 0x0a) out += "\\n";
-    else if (c === 0x0d) out += "\\r";
-    else if (c === 0x09) out += "\\t";
-    else if (c < 0x20 || c === 0x3c || c === 0x3e || c === 0x26 || c === 0x2028 || c === 0x2029) {
-      out += `\\u${c.toString(16).padStart(4, "0")}`;
-    } else if (c >= 0xd800 && c <= 0xdbff) {
-      const d = s.charCodeAt(i + 1);
-      if (d >= 0xdc00 && d <= 0xdfff) {
-        out += s[i] + s[i + 1];
-        i++;
-      } else {
-        out += "\ufffd";
-      }
-    } else if (c >= 0xdc00 && c <= 0xdfff) {
-      out += "\ufffd";
-    } else {
-      out += s[i];
-    }
-  }
-  return `${out}"`;
-}
-
-/**
- * A time as Go's time.Time.MarshalJSON writes it (RFC 3339 with up to 9 fractional digits,
- * trailing zeros trimmed, "Z" for a zero offset) in this machine's local offset. `nanos` are
- * nanoseconds within the second and override the Date's milliseconds when given.
- */
-export function formatGoTime(date: Date, nanos?: number): string {
-  const ms = date.getTime();
-  if (!Number.isFinite(ms)) throw new ResticTsError("INVALID_ARGUMENT", "invalid Date");
-  const offsetMin = -date.getTimezoneOffset();
-  const local = new Date(ms + offsetMin * 60_000);
-  const pad = (n: number, w = 2) => String(n).padStart(w, "0");
-  const year = local.getUTCFullYear();
-  if (year < 0 || year > 9999) throw new ResticTsError("INVALID_ARGUMENT", "year out of range");
-  let s =
-    `${pad(year, 4)}-${pad(local.getUTCMonth() + 1)}-${pad(local.getUTCDate())}` +
-    `T${pad(local.getUTCHours())}:${pad(local.getUTCMinutes())}:${pad(local.getUTCSeconds())}`;
-  const ns = nanos ?? (((ms % 1000) + 1000) % 1000) * 1_000_000;
-  if (!Number.isInteger(ns) || ns < 0 || ns >= 1e9) {
-    throw new ResticTsError("INVALID_ARGUMENT", `nanoseconds out of range: ${ns}`);
-  }
-  if (ns > 0) s += `.${pad(ns, 9).replace(/0+$/, "")}`;
-  if (offsetMin === 0) return `${s}Z`;
-  const a = Math.abs(offsetMin);
-  return `${s}${offsetMin < 0 ? "-" : "+"}${pad(Math.floor(a / 60))}:${pad(a % 60)}`;
-}
-
-/** Now, with the sub-millisecond digits the high-resolution clock gives. */
-function nowGoTime(): string {
-  const t = performance.timeOrigin + performance.now(); // ms, ~µs resolution
-  const ms = Math.floor(t);
-  const nanos = Math.min(999_999_999, (ms % 1000) * 1_000_000 + Math.floor((t - ms) * 1e6));
-  return formatGoTime(new Date(ms), nanos - (nanos % 1000));
-}
 
 // --- parse / serialise ---------------------------------------------------------------------
 
@@ -228,14 +161,14 @@ export async function createKeyFile(
   validateKdfParams(params);
   let created: string;
   if (opts.created === undefined) {
-    created = nowGoTime();
+    created = goTimeNow();
   } else if (typeof opts.created === "string") {
     if (!RFC3339.test(opts.created)) {
       throw new ResticTsError("INVALID_ARGUMENT", "created is not an RFC 3339 time");
     }
     created = opts.created;
   } else {
-    created = formatGoTime(opts.created);
+    created = formatGoTimeDate(opts.created);
   }
   const salt = randomBytes(SALT_LENGTH);
   const user = await deriveKey(password, salt, params);

@@ -1,0 +1,225 @@
+// Go's time.Time in JSON, as restic writes it in trees and snapshots: RFC 3339 with nanoseconds
+// (layout RFC3339Nano: fractional seconds with trailing zeros trimmed, omitted when zero; "Z"
+// when the UTC offset is zero, else ±hh:mm), and the parsing Go's time.Parse(RFC3339) accepts
+// (any number of fractional digits after '.' or ',', truncated to nanoseconds). restic's
+// FixTime clamps node timestamps into years 0..9999 before writing them.
+
+import { ResticTsError } from "../errors.js";
+
+/** An instant with the UTC offset it was written in. */
+export interface GoTime {
+  /** Seconds since 1970-01-01T00:00:00Z. */
+  readonly seconds: bigint;
+  /** 0..999999999 */
+  readonly nanos: number;
+  /** Minutes east of UTC. */
+  readonly offsetMinutes: number;
+}
+
+/** Go's zero time.Time, what restic writes for a timestamp it never set. */
+export const ZERO_TIME = "0001-01-01T00:00:00Z";
+
+const RFC3339 =
+  /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:[.,](\d+))?(?:Z|([+-])(\d{2}):(\d{2}))$/;
+
+function isLeap(y: number): boolean {
+  return y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0);
+}
+
+function daysIn(month: number, year: number): number {
+  if (month === 2) return isLeap(year) ? 29 : 28;
+  return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
+}
+
+/** Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm). */
+function daysFromCivil(y: number, m: number, d: number): number {
+  y -= m <= 2 ? 1 : 0;
+  const era = Math.floor(y / 400);
+  const yoe = y - era * 400;
+  const doy = Math.floor((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5) + d - 1;
+  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
+  return era * 146097 + doe - 719468;
+}
+
+function civilFromDays(z: number): [number, number, number] {
+  z += 719468;
+  const era = Math.floor(z / 146097);
+  const doe = z - era * 146097;
+  const yoe = Math.floor(
+    (doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365,
+  );
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
+  const mp = Math.floor((5 * doy + 2) / 153);
+  const d = doy - Math.floor((153 * mp + 2) / 5) + 1;
+  const m = mp < 10 ? mp + 3 : mp - 9;
+  return [yoe + era * 400 + (m <= 2 ? 1 : 0), m, d];
+}
+
+function pad(n: number, width: number): string {
+  return String(n).padStart(width, "0");
+}
+
+function checkArgs(nanos: number, offsetMinutes: number): void {
+  if (!Number.isInteger(nanos) || nanos < 0 || nanos > 999_999_999) {
+    throw new ResticTsError("INVALID_ARGUMENT", `nanoseconds out of range: ${nanos}`);
+  }
+  if (!Number.isInteger(offsetMinutes) || Math.abs(offsetMinutes) >= 24 * 60) {
+    throw new ResticTsError(
+      "INVALID_ARGUMENT",
+      `UTC offset out of range: ${offsetMinutes} minutes`,
+    );
+  }
+}
+
+function split(seconds: bigint, offsetMinutes: number): [number, number, number, number] {
+  const local = seconds + BigInt(offsetMinutes * 60);
+  let days = local / 86400n;
+  let sod = local % 86400n;
+  if (sod < 0n) {
+    sod += 86400n;
+    days -= 1n;
+  }
+  const [y, m, d] = civilFromDays(Number(days));
+  return [y, m, d, Number(sod)];
+}
+
+function formatParts(
+  y: number,
+  mo: number,
+  d: number,
+  sod: number,
+  nanos: number,
+  offsetMinutes: number,
+): string {
+  let s = `${pad(y, 4)}-${pad(mo, 2)}-${pad(d, 2)}T${pad(Math.floor(sod / 3600), 2)}:${pad(Math.floor(sod / 60) % 60, 2)}:${pad(sod % 60, 2)}`;
+  if (nanos !== 0) s += `.${pad(nanos, 9).replace(/0+$/, "")}`;
+  if (offsetMinutes === 0) return `${s}Z`;
+  const a = Math.abs(offsetMinutes);
+  return `${s}${offsetMinutes < 0 ? "-" : "+"}${pad(Math.floor(a / 60), 2)}:${pad(a % 60, 2)}`;
+}
+
+/**
+ * Format like Go's Time.MarshalJSON (RFC3339Nano). Throws INVALID_ARGUMENT when the local
+ * year falls outside 0..9999, as Go does.
+ */
+export function formatGoTime(seconds: bigint, nanos: number, offsetMinutes = 0): string {
+  checkArgs(nanos, offsetMinutes);
+  const [y, m, d, sod] = split(seconds, offsetMinutes);
+  if (y < 0 || y > 9999) {
+    throw new ResticTsError("INVALID_ARGUMENT", `year ${y} is outside the range 0..9999`);
+  }
+  return formatParts(y, m, d, sod, nanos, offsetMinutes);
+}
+
+/**
+ * Format a node timestamp the way restic does: FixTime first moves a year below 0 to 0 and
+ * above 9999 to 9999 (keeping month, day and clock, Go's AddDate normalising Feb 29).
+ */
+export function formatNodeTime(seconds: bigint, nanos: number, offsetMinutes = 0): string {
+  checkArgs(nanos, offsetMinutes);
+  let [y, m, d, sod] = split(seconds, offsetMinutes);
+  if (y < 0 || y > 9999) {
+    y = y < 0 ? 0 : 9999;
+    if (m === 2 && d === 29 && !isLeap(y)) {
+      m = 3;
+      d = 1;
+    }
+  }
+  return formatParts(y, m, d, sod, nanos, offsetMinutes);
+}
+
+/** Format nanoseconds since the epoch (as `fs.lstat(p, {bigint: true}).mtimeNs`) for a node. */
+export function formatNodeTimeNs(ns: bigint, offsetMinutes = 0): string {
+  let s = ns / 1_000_000_000n;
+  let n = ns % 1_000_000_000n;
+  if (n < 0n) {
+    n += 1_000_000_000n;
+    s -= 1n;
+  }
+  return formatNodeTime(s, Number(n), offsetMinutes);
+}
+
+/** The local time zone's offset from UTC at an instant, in minutes east (what Go's Local uses). */
+export function localOffsetMinutes(seconds: bigint): number {
+  const ms = Number(seconds) * 1000;
+  if (!Number.isFinite(ms) || Math.abs(ms) > 8.64e15) return 0;
+  const off = -new Date(ms).getTimezoneOffset();
+  return off === 0 ? 0 : off;
+}
+
+/** Parse what Go's time.Parse(time.RFC3339, s) accepts; undefined where Go reports an error. */
+export function tryParseGoTime(s: string): GoTime | undefined {
+  const m = RFC3339.exec(s);
+  if (m === null) return undefined;
+  const y = Number(m[1]);
+  const mo = Number(m[2]);
+  const d = Number(m[3]);
+  const h = Number(m[4]);
+  const mi = Number(m[5]);
+  const sec = Number(m[6]);
+  if (mo < 1 || mo > 12 || d < 1 || d > daysIn(mo, y) || h > 23 || mi > 59 || sec > 59)
+    return undefined;
+  const nanos = m[7] === undefined ? 0 : Number(m[7].slice(0, 9).padEnd(9, "0"));
+  let offsetMinutes = 0;
+  if (m[8] !== undefined) {
+    const oh = Number(m[9]);
+    const om = Number(m[10]);
+    if (oh > 23 || om > 59) return undefined;
+    offsetMinutes = (m[8] === "-" ? -1 : 1) * (oh * 60 + om);
+    if (offsetMinutes === 0) offsetMinutes = 0; // no -0
+  }
+  const local = BigInt(daysFromCivil(y, mo, d)) * 86400n + BigInt(h * 3600 + mi * 60 + sec);
+  return { seconds: local - BigInt(offsetMinutes * 60), nanos, offsetMinutes };
+}
+
+/** Parse an RFC 3339 timestamp as Go does; INVALID_ARGUMENT where Go reports an error. */
+export function parseGoTime(s: string): GoTime {
+  const t = tryParseGoTime(s);
+  if (t === undefined)
+    throw new ResticTsError("INVALID_ARGUMENT", `not an RFC 3339 timestamp: ${JSON.stringify(s)}`);
+  return t;
+}
+
+/**
+ * What Go writes back after parsing `s`: the canonical RFC3339Nano form (trailing fractional
+ * zeros trimmed, digits past nanoseconds dropped, "+00:00" as "Z"), or undefined if invalid.
+ * The local date and clock never change, so this is done on the text.
+ */
+export function normalizeGoTime(s: string): string | undefined {
+  const m = RFC3339.exec(s);
+  if (m === null) return undefined;
+  const y = Number(m[1]);
+  const mo = Number(m[2]);
+  const d = Number(m[3]);
+  if (mo < 1 || mo > 12 || d < 1 || d > daysIn(mo, y)) return undefined;
+  if (Number(m[4]) > 23 || Number(m[5]) > 59 || Number(m[6]) > 59) return undefined;
+  let out = s.slice(0, 19);
+  if (m[7] !== undefined) {
+    const frac = m[7].slice(0, 9).replace(/0+$/, "");
+    if (frac !== "") out += `.${frac}`;
+  }
+  if (m[8] === undefined) return `${out}Z`;
+  if (Number(m[9]) > 23 || Number(m[10]) > 59) return undefined;
+  if (m[9] === "00" && m[10] === "00") return `${out}Z`;
+  return `${out}${m[8]}${m[9]}:${m[10]}`;
+}
+
+/** A Date (plus optional nanoseconds within its second) as Go marshals it in the local zone. */
+export function formatGoTimeDate(date: Date, nanos?: number): string {
+  const ms = date.getTime();
+  if (!Number.isFinite(ms)) throw new ResticTsError("INVALID_ARGUMENT", "invalid Date");
+  const seconds = BigInt(Math.floor(ms / 1000));
+  const ns = nanos ?? (((ms % 1000) + 1000) % 1000) * 1_000_000;
+  return formatGoTime(seconds, ns, localOffsetMinutes(seconds));
+}
+
+/** Now, with the microseconds the high-resolution clock gives, as Go's time.Now() marshals. */
+export function goTimeNow(): string {
+  const t = performance.timeOrigin + performance.now();
+  const ms = Math.floor(t);
+  const micros = Math.min(
+    999_999,
+    (((ms % 1000) + 1000) % 1000) * 1000 + Math.floor((t - ms) * 1000),
+  );
+  return formatGoTimeDate(new Date(ms), micros * 1000);
+}

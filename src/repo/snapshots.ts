@@ -1,0 +1,101 @@
+// Finding snapshots (restic's `SNAPSHOT` arguments): a full ID, a unique ID prefix or `latest`,
+// narrowed by host, tag and path filters as restic's --host/--tag/--path do.
+
+import { ResticTsError } from "../errors.js";
+import { type Id, resolvePrefix } from "./id.js";
+import { mapLimit } from "./indexed.js";
+import type { Repository } from "./repository.js";
+import { parseSnapshot, type Snapshot } from "./snapshot.js";
+
+export interface SnapshotEntry {
+  readonly id: Id;
+  readonly snapshot: Snapshot;
+}
+
+export interface SnapshotFilter {
+  /** Any of these hosts. */
+  readonly hosts?: readonly string[];
+  /** Any of these tag lists; each entry is a comma-separated list the snapshot must all carry. */
+  readonly tags?: readonly string[];
+  /** The snapshot's paths must include all of these. */
+  readonly paths?: readonly string[];
+}
+
+export async function loadSnapshot(repo: Repository, id: Id): Promise<Snapshot> {
+  return parseSnapshot(await repo.loadUnpacked("snapshot", id));
+}
+
+/** Every snapshot, oldest first (ties broken by ID). */
+export async function listSnapshots(
+  repo: Repository,
+  filter: SnapshotFilter = {},
+): Promise<SnapshotEntry[]> {
+  const ids = await repo.listIds("snapshot");
+  const entries = await mapLimit(ids, 8, async (id) => ({
+    id,
+    snapshot: await loadSnapshot(repo, id),
+  }));
+  return entries
+    .filter((e) => matchesFilter(e.snapshot, filter))
+    .sort((a, b) => compareTime(a.snapshot.time, b.snapshot.time) || (a.id < b.id ? -1 : 1));
+}
+
+export function matchesFilter(sn: Snapshot, filter: SnapshotFilter): boolean {
+  if (filter.hosts?.length && !filter.hosts.includes(sn.hostname)) return false;
+  if (filter.tags?.length) {
+    const have = new Set(sn.tags ?? []);
+    const anyList = filter.tags.some((list) =>
+      list
+        .split(",")
+        .filter((t) => t !== "")
+        .every((t) => have.has(t)),
+    );
+    if (!anyList) return false;
+  }
+  if (filter.paths?.length) {
+    const have = new Set(sn.paths ?? []);
+    if (!filter.paths.every((p) => have.has(p))) return false;
+  }
+  return true;
+}
+
+/** Resolve `ref` (ID, unique prefix or "latest") to a snapshot, honouring `filter` for "latest". */
+export async function findSnapshot(
+  repo: Repository,
+  ref: string,
+  filter: SnapshotFilter = {},
+): Promise<SnapshotEntry> {
+  if (ref === "latest") {
+    const all = await listSnapshots(repo, filter);
+    const last = all.at(-1);
+    if (last === undefined)
+      throw new ResticTsError("NOT_FOUND", "no snapshot matched the given filter", { ref });
+    return last;
+  }
+  let id: Id;
+  try {
+    id = resolvePrefix(ref, await repo.listIds("snapshot"));
+  } catch (err) {
+    if (err instanceof ResticTsError && err.code === "NOT_FOUND") {
+      throw new ResticTsError(
+        "NOT_FOUND",
+        `no snapshot found for "${ref}"`,
+        { ref },
+        { cause: err },
+      );
+    }
+    throw err;
+  }
+  return { id, snapshot: await loadSnapshot(repo, id) };
+}
+
+/** Order RFC 3339 timestamps by the instant they denote (sub-millisecond digits included). */
+export function compareTime(a: string, b: string): number {
+  const da = Date.parse(a);
+  const db = Date.parse(b);
+  if (da !== db) return da < db ? -1 : 1;
+  const frac = (t: string) => (/\.(\d+)/.exec(t)?.[1] ?? "").padEnd(9, "0").slice(3);
+  const fa = frac(a);
+  const fb = frac(b);
+  return fa === fb ? 0 : fa < fb ? -1 : 1;
+}

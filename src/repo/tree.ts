@@ -1,0 +1,136 @@
+// Tree blobs (restic design.rst "Trees and Data"; internal/restic/tree.go of restic 0.14):
+// `{"nodes":[<node>,…]}` followed by "\n", the nodes sorted by name as byte strings with no
+// name twice. The tree's ID is the SHA-256 of exactly these bytes, so a tree written here
+// dedups with the same directory backed up by restic. See node.ts for the node JSON.
+
+import { ResticTsError } from "../errors.js";
+import { decodeJsonText, JsonReader, type JsonValue, matchField } from "./gojson.js";
+import { goQuote, goStringToBytes } from "./gostring.js";
+import type { Id } from "./id.js";
+import { type Node, readNode, serialiseNode, validateNodeName } from "./node.js";
+
+export interface Tree {
+  nodes: Node[];
+  /** Top-level fields other than "nodes": kept, never written. */
+  extra?: Record<string, JsonValue>;
+}
+
+export interface ParseTreeOptions {
+  /**
+   * Also require what restic's writer guarantees: names sorted and unique, and every name
+   * safe to restore (validateNodeName). CORRUPT (or HOSTILE_PATH) otherwise. Off by default,
+   * as restic 0.14's reader checks neither.
+   */
+  readonly strict?: boolean;
+}
+
+const TREE_FIELDS: ReadonlySet<string> = new Set(["nodes"]);
+const encoder = new TextEncoder();
+const SURROGATE = /[\ud800-\udfff]/;
+
+/** Parse a tree blob's plaintext. CORRUPT where restic 0.14's decoder fails. */
+export function parseTree(plaintext: Uint8Array | string, options: ParseTreeOptions = {}): Tree {
+  const text = typeof plaintext === "string" ? plaintext : decodeJsonText(plaintext);
+  const r = new JsonReader(text, "tree");
+  const tree: Tree = { nodes: [] };
+  if (r.peekKind() !== "object") r.fail("expected an object");
+  r.readObject((key) => {
+    if (matchField(key, TREE_FIELDS) === "nodes") {
+      tree.nodes = [];
+      if (r.readNull()) return;
+      if (r.peekKind() !== "array") r.fail("nodes is not an array");
+      r.readArray(() => {
+        if (r.peekKind() !== "object") r.fail("a node is not an object");
+        tree.nodes.push(readNode(r));
+      });
+    } else {
+      tree.extra ??= Object.create(null) as Record<string, JsonValue>;
+      tree.extra[key] = r.readValue();
+    }
+  });
+  r.finish();
+  if (options.strict) checkTree(tree);
+  return tree;
+}
+
+/** Compare two Go strings by their bytes (Go's `<` on strings). */
+export function compareNames(a: string, b: string): number {
+  return Buffer.compare(goStringToBytes(a), goStringToBytes(b));
+}
+
+/**
+ * CORRUPT unless names are sorted by bytes and unique; HOSTILE_PATH for a name that could
+ * escape the restore target.
+ */
+export function checkTree(tree: Tree): void {
+  let prev: Uint8Array | undefined;
+  for (const n of tree.nodes) {
+    validateNodeName(n.name);
+    const b = goStringToBytes(n.name);
+    if (prev !== undefined && Buffer.compare(prev, b) >= 0) {
+      throw new ResticTsError(
+        "CORRUPT",
+        `tree: node ${goQuote(n.name)} is out of order or repeated`,
+        {
+          name: n.name,
+        },
+      );
+    }
+    prev = b;
+  }
+}
+
+/** The text of a tree blob: nodes sorted by name bytes; INVALID_ARGUMENT on a repeated name. */
+export function serialiseTreeText(nodes: readonly Node[]): string {
+  let sorted: readonly Node[];
+  let same: (a: Node, b: Node) => boolean;
+  if (nodes.some((n) => SURROGATE.test(n.name))) {
+    // UTF-16 order differs from UTF-8 byte order around surrogates: compare bytes
+    const keyed = nodes.map((n) => ({ n, b: goStringToBytes(n.name) }));
+    keyed.sort((x, y) => Buffer.compare(x.b, y.b));
+    sorted = keyed.map((k) => k.n);
+    const bytes = new Map(keyed.map((k) => [k.n, k.b]));
+    same = (a, b) => Buffer.compare(bytes.get(a) as Uint8Array, bytes.get(b) as Uint8Array) === 0;
+  } else {
+    let ordered = true;
+    for (let i = 1; i < nodes.length && ordered; i++) ordered = nodes[i - 1].name < nodes[i].name;
+    sorted = ordered
+      ? nodes
+      : [...nodes].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    same = (a, b) => a.name === b.name;
+  }
+  const parts: string[] = new Array(sorted.length);
+  for (let i = 0; i < sorted.length; i++) {
+    if (i > 0 && same(sorted[i - 1], sorted[i])) {
+      throw new ResticTsError(
+        "INVALID_ARGUMENT",
+        `tree: node name ${goQuote(sorted[i].name)} appears twice`,
+        {
+          name: sorted[i].name,
+        },
+      );
+    }
+    parts[i] = serialiseNode(sorted[i]);
+  }
+  return `{"nodes":[${parts.join(",")}]}\n`;
+}
+
+/** A tree blob's plaintext bytes, byte-identical to what restic 0.14 writes for these nodes. */
+export function serialiseTree(tree: Tree | readonly Node[]): Uint8Array {
+  const nodes = Array.isArray(tree) ? (tree as readonly Node[]) : (tree as Tree).nodes;
+  const text = serialiseTreeText(nodes);
+  // a Go string may carry raw non-UTF-8 bytes only inside generic attributes' raw JSON
+  return /[\ud800-\udfff]/.test(text) ? goStringToBytes(text) : encoder.encode(text);
+}
+
+/** The node called `name`, if any. */
+export function findNode(tree: Tree, name: string): Node | undefined {
+  return tree.nodes.find((n) => n.name === name);
+}
+
+/** Subtree IDs of the tree's directories, in node order. */
+export function subtreeIds(tree: Tree): Id[] {
+  const out: Id[] = [];
+  for (const n of tree.nodes) if (n.type === "dir" && n.subtree !== undefined) out.push(n.subtree);
+  return out;
+}
