@@ -142,8 +142,10 @@ function parseSftpUrl(s: string, input: string): RepoLocation {
   if (slash < 0 || slash === rest.length - 1) throw invalid("sftp URL needs a path", input);
   const authority = rest.slice(0, slash);
   const path = decodePath(rest.slice(slash + 1), input);
-  const { user, hostPort } = splitUser(authority);
-  if (user?.includes(":")) throw sshPasswordInUrl(input);
+  const at = authority.lastIndexOf("@");
+  if (at >= 0 && authority.slice(0, at).includes(":")) throw sshPasswordInUrl(input);
+  const user = at < 0 ? undefined : decodeUser(authority.slice(0, at));
+  const hostPort = authority.slice(at + 1);
   checkSftpPath(path, input);
   const m = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(hostPort);
   if (!m) throw invalid("sftp URL has no valid host", input);
@@ -188,14 +190,15 @@ function checkSftpPath(path: string, input: string): void {
 function splitUser(s: string): { user?: string; hostPort: string } {
   const at = s.lastIndexOf("@", s.indexOf(":") < 0 ? undefined : s.indexOf(":"));
   if (at < 0) return { hostPort: s };
-  const raw = s.slice(0, at);
-  let user: string;
+  return { user: decodeUser(s.slice(0, at)), hostPort: s.slice(at + 1) };
+}
+
+function decodeUser(raw: string): string {
   try {
-    user = decodeURIComponent(raw);
+    return decodeURIComponent(raw);
   } catch {
-    user = raw;
+    return raw;
   }
-  return { user, hostPort: s.slice(at + 1) };
 }
 
 function displayOf(location: RepoLocation): string {

@@ -14,11 +14,26 @@ import {
   GLOBAL_OPTIONS,
   type OptionSpec,
 } from "./command.js";
+import { backupCommand } from "./commands/backup.js";
 import { catCommand } from "./commands/cat.js";
+import { checkCommand } from "./commands/check.js";
+import { containerCommand } from "./commands/container.js";
+import { copyCommand } from "./commands/copy.js";
 import { demoCommand } from "./commands/demo.js";
+import { diffCommand } from "./commands/diff.js";
+import { dumpCommand } from "./commands/dump.js";
+import { findCommand } from "./commands/find.js";
+import { forgetCommand } from "./commands/forget.js";
 import { initCommand } from "./commands/init.js";
 import { keyCommand } from "./commands/key.js";
 import { listCommand } from "./commands/list.js";
+import { lsCommand } from "./commands/ls.js";
+import { pruneCommand } from "./commands/prune.js";
+import { rebuildIndexCommand } from "./commands/rebuild-index.js";
+import { restoreCommand } from "./commands/restore.js";
+import { snapshotsCommand } from "./commands/snapshots.js";
+import { statsCommand } from "./commands/stats.js";
+import { tagCommand } from "./commands/tag.js";
 import { unlockCommand } from "./commands/unlock.js";
 import { type CliIo, processIo } from "./io.js";
 
@@ -42,10 +57,25 @@ const versionCommand: Command = {
 
 export const COMMANDS: readonly Command[] = [
   initCommand,
+  backupCommand,
   keyCommand,
   catCommand,
   listCommand,
+  snapshotsCommand,
+  lsCommand,
+  restoreCommand,
+  dumpCommand,
+  findCommand,
+  diffCommand,
   unlockCommand,
+  checkCommand,
+  forgetCommand,
+  pruneCommand,
+  rebuildIndexCommand,
+  statsCommand,
+  copyCommand,
+  tagCommand,
+  containerCommand,
   demoCommand,
   versionCommand,
 ];

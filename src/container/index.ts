@@ -28,6 +28,7 @@ export {
   type ContainerManagerOptions,
   type CreateOptions,
 } from "./manager.js";
+export { ResticSnapshotStore } from "./restic-store.js";
 export {
   hostCapabilities,
   type OciMount,

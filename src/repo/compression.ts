@@ -3,6 +3,8 @@
 // header is inspected before decompression so a declared size beyond the caller's limit
 // (a decompression bomb) is refused without allocating it.
 
+import { createRequire } from "node:module";
+import path from "node:path";
 import {
   compress as zstdCompress,
   decompress as zstdDecompress,
@@ -13,9 +15,18 @@ import { ResticTsError } from "../errors.js";
 export type CompressionMode = "auto" | "off" | "max";
 
 const ZSTD_MAGIC = 0xfd2fb528;
-/** Level used for `auto` (restic's "fastest" klauspost level is roughly zstd 1-3). */
-const LEVEL_AUTO = 3;
-const LEVEL_MAX = 19;
+/**
+ * Level used for `auto`: restic's klauspost "default" level is roughly zstd 3; level 1 is as
+ * small on log text and faster in WebAssembly (bench/RESULTS.md "## backup"). The level is not
+ * part of the format: any zstd frame decodes.
+ */
+export const LEVEL_AUTO = 1;
+export const LEVEL_MAX = 19;
+
+/** The zstd level for a compression mode (undefined for "off"). */
+export function zstdLevel(mode: CompressionMode): number | undefined {
+  return mode === "off" ? undefined : mode === "max" ? LEVEL_MAX : LEVEL_AUTO;
+}
 
 let ready: Promise<void> | undefined;
 
@@ -104,6 +115,71 @@ export async function decompress(
     throw corrupt(`decompressed ${out.length} bytes but the index says ${expectedSize}`);
   }
   return out;
+}
+
+/** The parts of the Emscripten module behind @bokuweb/zstd-wasm that RawZstd uses. */
+interface ZstdModule {
+  HEAPU8: Uint8Array;
+  _malloc(n: number): number;
+  _free(p: number): void;
+  _ZSTD_compress(dst: number, cap: number, src: number, n: number, level: number): number;
+  _ZSTD_compressBound(n: number): number;
+  _ZSTD_isError(code: number): number;
+}
+
+/** The package's module object (its exports map hides it; required by absolute path). */
+function zstdModule(): ZstdModule {
+  const require = createRequire(import.meta.url);
+  const entry = require.resolve("@bokuweb/zstd-wasm");
+  return (require(path.join(path.dirname(entry), "module.js")) as { Module: ZstdModule }).Module;
+}
+
+/**
+ * zstd compression without allocation per call, for the backup pipeline: the caller writes
+ * input straight into `input` (a view of WebAssembly memory, e.g. with fs.readSync) and
+ * compresses ranges of it into a second buffer in the same memory. Fresh memory is expensive
+ * here (page faults), so both buffers are allocated once. Views are invalidated when the
+ * memory grows, which only `create` does.
+ */
+export class RawZstd {
+  private constructor(
+    private readonly m: ZstdModule,
+    private readonly inPtr: number,
+    readonly inputSize: number,
+    private readonly outPtr: number,
+    private readonly outSize: number,
+  ) {}
+
+  /** Load the module (once per thread) and allocate an input buffer of `inputSize` bytes. */
+  static async create(inputSize: number, maxBlob: number): Promise<RawZstd> {
+    await initCompression();
+    const m = zstdModule();
+    const outSize = m._ZSTD_compressBound(maxBlob);
+    const inPtr = m._malloc(inputSize);
+    const outPtr = m._malloc(outSize);
+    if (inPtr === 0 || outPtr === 0) {
+      throw new ResticTsError("IO", "zstd: out of WebAssembly memory");
+    }
+    return new RawZstd(m, inPtr, inputSize, outPtr, outSize);
+  }
+
+  /** The input buffer (re-fetch after `create` of another instance: memory may have grown). */
+  get input(): Uint8Array {
+    return this.m.HEAPU8.subarray(this.inPtr, this.inPtr + this.inputSize);
+  }
+
+  /**
+   * Compress input[offset, offset+length) as one zstd frame; returns a view of the frame,
+   * valid until the next call.
+   */
+  compress(offset: number, length: number, level: number): Uint8Array {
+    if (length > this.outSize - 64 || offset < 0 || offset + length > this.inputSize) {
+      throw new ResticTsError("INVALID_ARGUMENT", `zstd: range ${offset}+${length} out of bounds`);
+    }
+    const n = this.m._ZSTD_compress(this.outPtr, this.outSize, this.inPtr + offset, length, level);
+    if (this.m._ZSTD_isError(n)) throw new ResticTsError("IO", `zstd: compression failed (${n})`);
+    return this.m.HEAPU8.subarray(this.outPtr, this.outPtr + n);
+  }
 }
 
 function corrupt(message: string): ResticTsError {

@@ -1,12 +1,27 @@
 // `restic-ts cat config|masterkey|key ID|snapshot ID|index ID|lock ID|pack ID`: print one
 // repository file's decrypted content (JSON indented like restic; pack bytes raw).
+// `cat blob ID` prints a blob's plaintext (restic 0.14: data or tree, full ID), `cat tree X`
+// a tree blob's JSON as stored, for X a tree ID or restic 0.16's SNAPSHOT[:subfolder].
 
 import { masterKeyToJSON } from "../../crypto/master-key.js";
 import { ResticTsError } from "../../errors.js";
 import { formatConfig } from "../../repo/config.js";
+import { isId } from "../../repo/id.js";
+import { findSnapshot } from "../../repo/snapshots.js";
+import { findTreeDirectory, splitSnapshotRef } from "../../repo/walk.js";
 import type { Command } from "../command.js";
 
-const TYPES = ["config", "masterkey", "key", "snapshot", "index", "lock", "pack"] as const;
+const TYPES = [
+  "config",
+  "masterkey",
+  "key",
+  "snapshot",
+  "index",
+  "lock",
+  "pack",
+  "blob",
+  "tree",
+] as const;
 
 export const catCommand: Command = {
   name: "cat",
@@ -50,6 +65,33 @@ export const catCommand: Command = {
       case "index": {
         const id = await repo.resolveId("index", idArg);
         ctx.print(decoder.decode(await repo.loadUnpacked("index", id)));
+        return 0;
+      }
+      case "blob": {
+        const id = idArg.toLowerCase();
+        if (!isId(id)) throw new ResticTsError("INVALID_ARGUMENT", `unable to parse ID: ${idArg}`);
+        const indexed = await repo.loadIndex();
+        for (const t of ["data", "tree"] as const) {
+          if (!indexed.index.has(t, id)) continue;
+          ctx.io.writeBytes(await indexed.loadBlob(t, id));
+          return 0;
+        }
+        throw new ResticTsError("NOT_FOUND", "blob not found", { id });
+      }
+      case "tree": {
+        const indexed = await repo.loadIndex();
+        const lower = idArg.toLowerCase();
+        if (isId(lower) && indexed.index.has("tree", lower)) {
+          ctx.io.writeBytes(await indexed.loadBlob("tree", lower));
+          return 0;
+        }
+        const { ref, subfolder } = splitSnapshotRef(idArg);
+        const sn = await findSnapshot(repo, ref);
+        if (sn.snapshot.tree === null) {
+          throw new ResticTsError("CORRUPT", `snapshot ${sn.id} has no tree`);
+        }
+        const tree = await findTreeDirectory(indexed, sn.snapshot.tree, subfolder);
+        ctx.io.writeBytes(await indexed.loadBlob("tree", tree));
         return 0;
       }
       case "pack": {

@@ -131,6 +131,7 @@ describe("parseRepoUrl: remote forms and secrets", () => {
 
   it.each([
     ["sftp://user:ssh-secret-1@host//srv", "ssh-secret-1"],
+    ["sftp://user:ssh@secret-6@host:22//srv", "secret-6"],
     ["sftp:user:ssh-secret-2@host:/srv", "ssh-secret-2"],
     ["rest:http://u:pa ss-secret-3@host/?password=x&bogus=1", "ss-secret-3"],
     ["rest:ftp://u:secret-4@host/", "secret-4"],
@@ -143,6 +144,7 @@ describe("parseRepoUrl: remote forms and secrets", () => {
       err = e;
     }
     expect(isResticTsError(err, "INVALID_URL"), String(err)).toBe(true);
+    if (input.startsWith("sftp")) expect((err as Error).message).toMatch(/SSH password/);
     expect((err as Error).message).not.toContain(secret);
     expect(JSON.stringify(err)).not.toContain(secret);
   });

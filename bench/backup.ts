@@ -1,0 +1,172 @@
+// Backup speed and memory, restic-ts against `restic backup` (0.14) in one run: 1 GiB random
+// data (one file), 1 GiB compressible log text (one file) and 20,000 small files, each as a
+// fresh backup into a new v2 repository, an unchanged re-run (parent snapshot) and a --force
+// re-read. Wall time and peak RSS (/usr/bin/time) per command; ratio = restic-ts / restic.
+//
+//   npm run build && node dist/bench/backup.js [--size MiB] [--files N] [--rounds N] [--keep]
+//
+// Both tools run as child processes from the page cache (the data is read once before).
+
+import { execFileSync, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+
+const { values } = parseArgs({
+  options: {
+    size: { type: "string", default: "1024" },
+    files: { type: "string", default: "20000" },
+    rounds: { type: "string", default: "1" },
+    dir: { type: "string", default: path.join(os.tmpdir(), "restic-ts-bench-backup") },
+    only: { type: "string" },
+    keep: { type: "boolean", default: false },
+  },
+});
+
+const SIZE = Number(values.size) * 1024 * 1024;
+const FILES = Number(values.files);
+const ROUNDS = Number(values.rounds);
+const ROOT = values.dir as string;
+const PW = "bench";
+const here = path.dirname(fileURLToPath(import.meta.url));
+const CLI = path.resolve(here, "..", "src", "cli", "main.js");
+
+function logText(n: number): Buffer {
+  const levels = ["INFO", "WARN", "DEBUG", "ERROR"];
+  const words =
+    "request served user login cache miss hit backend timeout retry connection closed session token".split(
+      " ",
+    );
+  let seed = 1;
+  const rnd = () => {
+    seed = (Math.imul(seed, 1103515245) + 12345) & 0x7fffffff;
+    return seed;
+  };
+  const parts: string[] = [];
+  let len = 0;
+  let t = 1_700_000_000_000;
+  while (len < n) {
+    t += rnd() % 1000;
+    const line = `${new Date(t).toISOString()} ${levels[rnd() % 4]} [worker-${rnd() % 16}] ${words[rnd() % words.length]} id=${rnd().toString(16)} latency=${rnd() % 5000}ms path=/api/v1/${words[rnd() % words.length]}/${rnd() % 100000}\n`;
+    parts.push(line);
+    len += line.length;
+  }
+  return Buffer.from(parts.join("").slice(0, n));
+}
+
+function prepare(): Record<string, string> {
+  const sets: Record<string, string> = {
+    random: path.join(ROOT, "data", "random"),
+    text: path.join(ROOT, "data", "text"),
+    small: path.join(ROOT, "data", "small"),
+  };
+  const stamp = path.join(ROOT, "data", `.ready-${SIZE}-${FILES}`);
+  if (existsSync(stamp)) return sets;
+  rmSync(path.join(ROOT, "data"), { recursive: true, force: true });
+  for (const d of Object.values(sets)) mkdirSync(d, { recursive: true });
+  const chunk = 64 * 1024 * 1024;
+  for (let off = 0; off < SIZE; off += chunk) {
+    writeFileSync(path.join(sets.random, "random.bin"), randomBytes(Math.min(chunk, SIZE - off)), {
+      flag: "a",
+    });
+  }
+  for (let off = 0; off < SIZE; off += chunk) {
+    writeFileSync(path.join(sets.text, "app.log"), logText(Math.min(chunk, SIZE - off)), {
+      flag: "a",
+    });
+  }
+  const perDir = 200;
+  for (let i = 0; i < FILES; i++) {
+    const dir = path.join(sets.small, `d${Math.floor(i / perDir)}`);
+    if (i % perDir === 0) mkdirSync(dir, { recursive: true });
+    writeFileSync(path.join(dir, `f${i}`), randomBytes(Math.floor(Math.random() * 17_400)));
+  }
+  writeFileSync(stamp, "");
+  return sets;
+}
+
+interface Run {
+  seconds: number;
+  rssMiB: number;
+}
+
+function timed(cmd: string, args: string[], cwd: string): Run {
+  const r = spawnSync("/usr/bin/time", ["-f", "%e %M", cmd, ...args], {
+    cwd,
+    env: { ...process.env, RESTIC_PASSWORD: PW },
+    encoding: "utf8",
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed (${r.status}): ${r.stderr}`);
+  const last = r.stderr.trim().split("\n").at(-1) as string;
+  const [secs, kb] = last.split(" ").map(Number);
+  return { seconds: secs, rssMiB: kb / 1024 };
+}
+
+function backupCmd(
+  tool: "restic" | "restic-ts",
+  repo: string,
+  extra: string[],
+): [string, string[]] {
+  if (tool === "restic")
+    return ["restic", ["--no-cache", "-q", "-r", repo, "backup", ...extra, "."]];
+  return [process.execPath, [CLI, "-q", "-r", repo, "backup", ...extra, "."]];
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+const sets = prepare();
+execFileSync("cat", [path.join(sets.random, "random.bin"), path.join(sets.text, "app.log")], {
+  stdio: "ignore",
+});
+const rows: string[] = [];
+rows.push("| data | run | restic s / MiB | restic-ts s / MiB | time ratio | RSS ratio |");
+rows.push("|---|---|---:|---:|---:|---:|");
+for (const [name, dir] of Object.entries(sets)) {
+  if (values.only !== undefined && !values.only.split(",").includes(name)) continue;
+  const results: Record<string, Record<string, Run[]>> = {};
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const tool of ["restic", "restic-ts"] as const) {
+      const repo = path.join(ROOT, "repos", `${name}-${tool}`);
+      rmSync(repo, { recursive: true, force: true });
+      execFileSync("restic", ["init", "-q", "-r", repo], {
+        env: { ...process.env, RESTIC_PASSWORD: PW },
+      });
+      for (const [run, extra] of [
+        ["fresh", []],
+        ["unchanged", []],
+        ["--force", ["--force"]],
+      ] as const) {
+        const [cmd, args] = backupCmd(tool, repo, [...extra]);
+        const r = timed(cmd, args, dir);
+        results[run] ??= {};
+        results[run][tool] ??= [];
+        results[run][tool].push(r);
+        process.stderr.write(
+          `${name} ${run} ${tool}: ${r.seconds.toFixed(2)} s ${r.rssMiB.toFixed(0)} MiB\n`,
+        );
+      }
+      if (!values.keep) rmSync(repo, { recursive: true, force: true });
+    }
+  }
+  for (const run of ["fresh", "unchanged", "--force"]) {
+    const a = results[run].restic;
+    const b = results[run]["restic-ts"];
+    const at = median(a.map((x) => x.seconds));
+    const bt = median(b.map((x) => x.seconds));
+    const am = median(a.map((x) => x.rssMiB));
+    const bm = median(b.map((x) => x.rssMiB));
+    rows.push(
+      `| ${name} | ${run} | ${at.toFixed(2)} / ${am.toFixed(0)} | ${bt.toFixed(2)} / ${bm.toFixed(0)} | ${(bt / at).toFixed(2)} | ${(bm / am).toFixed(2)} |`,
+    );
+  }
+}
+process.stdout.write(
+  `sizes: ${SIZE / 1048576} MiB, ${FILES} small files; rounds: ${ROUNDS}\n${rows.join("\n")}\n`,
+);

@@ -1,0 +1,164 @@
+// copy (restic 0.14 cmd_copy.go): copy snapshots from one repository to another. A source
+// snapshot is skipped when the destination has a "similar" snapshot (same time, tree, host,
+// user, IDs, paths, tags, excludes) whose ID or `original` is the source's original ID. For the
+// others, every tree and data blob the destination lacks is read from the source packs,
+// decrypted and sealed again with the destination's key (compressed when the destination is
+// v2), written in new packs and indexed (index files without `supersedes`), and only then the
+// snapshot is saved with `original` set and `parent` cleared. Trees are copied byte for byte,
+// so with the same chunker parameters later backups dedup against the copied data.
+
+import { ResticTsError } from "../errors.js";
+import { BlobSet } from "./blob-set.js";
+import { hasTags } from "./forget.js";
+import { parseGoTime } from "./gotime.js";
+import type { Id } from "./id.js";
+import type { IndexedRepository } from "./indexed.js";
+import { type MaintenanceLog, SILENT_LOG, writeIndexFiles } from "./rebuild-index.js";
+import { PackWriter, repack } from "./repacker.js";
+import { type Snapshot, serialiseSnapshot } from "./snapshot.js";
+import type { SnapshotEntry } from "./snapshots.js";
+import { streamTrees } from "./tree-stream.js";
+
+/** Go's Time.String() ("2006-01-02 15:04:05.999999999 -0700 MST") of an RFC 3339 time. */
+export function goTimeString(time: string): string {
+  const m = /^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})(?:[.,](\d+))?(Z|[+-]\d{2}:\d{2})$/.exec(time);
+  if (m === null) return time;
+  const frac = (m[3] ?? "").slice(0, 9).replace(/0+$/, "");
+  const off = m[4] === "Z" ? "+0000" : m[4].replace(":", "");
+  const zone = off === "+0000" || off === "-0000" ? "+0000 UTC" : `${off} ${off}`;
+  return `${m[1]} ${m[2]}${frac === "" ? "" : `.${frac}`} ${zone}`;
+}
+
+function sameInstant(a: string, b: string): boolean {
+  const x = parseGoTime(a);
+  const y = parseGoTime(b);
+  return x.seconds === y.seconds && x.nanos === y.nanos;
+}
+
+/** restic's similarSnapshots (everything but parent and original). */
+export function similarSnapshots(a: Snapshot, b: Snapshot): boolean {
+  const ap = a.paths ?? [];
+  const bp = b.paths ?? [];
+  const ae = a.excludes ?? [];
+  const be = b.excludes ?? [];
+  if (
+    !sameInstant(a.time, b.time) ||
+    a.tree !== b.tree ||
+    a.hostname !== b.hostname ||
+    a.username !== b.username ||
+    a.uid !== b.uid ||
+    a.gid !== b.gid ||
+    ap.length !== bp.length ||
+    ae.length !== be.length ||
+    (a.tags ?? []).length !== (b.tags ?? []).length
+  ) {
+    return false;
+  }
+  if (!bp.every((p) => ap.includes(p)) || !hasTags(a.tags, b.tags ?? [])) return false;
+  return ae.every((x, i) => x === be[i]);
+}
+
+export interface CopyOptions {
+  readonly log?: MaintenanceLog;
+  readonly packSize?: number;
+}
+
+export interface CopyResult {
+  /** Source snapshot → new destination snapshot. */
+  readonly copied: { readonly source: Id; readonly target: Id }[];
+  /** Source snapshot → the destination snapshot it was already copied to. */
+  readonly skipped: { readonly source: Id; readonly target: Id }[];
+  readonly blobsCopied: number;
+}
+
+/**
+ * Copy `snapshots` of `src` into `dst`; `dstSnapshots` are the destination's snapshots to
+ * compare with (restic applies the same host/tag/path filters to both).
+ */
+export async function copySnapshots(
+  src: IndexedRepository,
+  dst: IndexedRepository,
+  snapshots: readonly SnapshotEntry[],
+  dstSnapshots: readonly SnapshotEntry[],
+  options: CopyOptions = {},
+): Promise<CopyResult> {
+  const log = options.log ?? SILENT_LOG;
+  const byOriginal = new Map<Id, SnapshotEntry[]>();
+  const remember = (key: Id, e: SnapshotEntry) => {
+    const list = byOriginal.get(key);
+    if (list === undefined) byOriginal.set(key, [e]);
+    else list.push(e);
+  };
+  for (const e of dstSnapshots) {
+    if (e.snapshot.original !== undefined) remember(e.snapshot.original, e);
+    remember(e.id, e);
+  }
+  const visitedTrees = new Set<Id>();
+  const result = {
+    copied: [] as CopyResult["copied"],
+    skipped: [] as CopyResult["skipped"],
+    blobsCopied: 0,
+  };
+  for (const { id, snapshot } of snapshots) {
+    const sn = snapshot;
+    const paths = (sn.paths ?? []).join(" ");
+    log.verbose(`\nsnapshot ${id.slice(0, 8)} of [${paths}] at ${goTimeString(sn.time)})`);
+    const original = sn.original ?? id;
+    const twin = (byOriginal.get(original) ?? []).find((d) => similarSnapshots(d.snapshot, sn));
+    if (twin !== undefined) {
+      log.verbose(
+        `skipping source snapshot ${id.slice(0, 8)}, was already copied to snapshot ${twin.id.slice(0, 8)}`,
+      );
+      result.skipped.push({ source: id, target: twin.id });
+      continue;
+    }
+    if (sn.tree === null) throw new ResticTsError("CORRUPT", `snapshot ${id} has no tree`);
+    log.verbose("  copy started, this may take a while...");
+    result.blobsCopied += await copyTree(src, dst, visitedTrees, sn.tree, options);
+    const copy: Snapshot = { ...sn, original };
+    delete copy.parent;
+    const target = await dst.repo.saveUnpacked("snapshot", serialiseSnapshot(copy));
+    log.verbose(`snapshot ${target.slice(0, 8)} saved`);
+    result.copied.push({ source: id, target });
+  }
+  return result;
+}
+
+/** Copy the blobs of one tree graph the destination lacks; returns how many were copied. */
+async function copyTree(
+  src: IndexedRepository,
+  dst: IndexedRepository,
+  visitedTrees: Set<Id>,
+  root: Id,
+  options: CopyOptions,
+): Promise<number> {
+  const copyBlobs = new BlobSet();
+  const packs = new Set<Id>();
+  const enqueue = (type: "data" | "tree", id: Id) => {
+    if (dst.index.has(type, id) || !copyBlobs.add(type, id)) return;
+    for (const loc of src.index.lookup(type, id)) packs.add(loc.packId);
+  };
+  await streamTrees(src, [root], {
+    seen: (id) => {
+      if (visitedTrees.has(id)) return true;
+      visitedTrees.add(id);
+      return false;
+    },
+    visit: (id, tree) => {
+      enqueue("tree", id);
+      for (const node of tree.nodes) for (const b of node.content ?? []) enqueue("data", b);
+    },
+  });
+  const count = copyBlobs.size;
+  if (count === 0) return 0;
+  const writer = new PackWriter(dst.repo, options.packSize);
+  await repack(src, [...packs], copyBlobs, writer);
+  await writer.flush();
+  if (copyBlobs.size !== 0) {
+    const missing = [...copyBlobs].map((h) => `${h.type}/${h.id.slice(0, 8)}`);
+    throw new ResticTsError("CORRUPT", `blobs not found in the source packs: ${missing.join(" ")}`);
+  }
+  await writeIndexFiles(dst.repo, writer.packs, []);
+  for (const p of writer.packs) dst.index.add(p.id, p.blobs);
+  return count;
+}

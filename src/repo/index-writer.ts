@@ -1,0 +1,96 @@
+// Writing index files during a backup (restic design.rst "Indexing"; restic 0.14's
+// MasterIndex.SaveFullIndex and Repository.Flush): every uploaded pack is added to the
+// in-memory master index at once and to the pending index file, which is saved when it is
+// "full" — restic's rule: 150,000 blobs in a v2 repository (50,000 in v1) or 10 minutes old —
+// and at the end. Additionally (for crash safety: the next backup can only reuse blobs whose
+// packs are indexed) a checkpoint is written every `checkpointPacks` packs or
+// `checkpointMs`. Index files are saved one at a time, always after the packs they name.
+
+import type { Id } from "./id.js";
+import type { IndexBlob, IndexPack } from "./index-file.js";
+import { serialiseIndex } from "./index-file.js";
+import type { MasterIndex } from "./master-index.js";
+import type { Repository } from "./repository.js";
+
+export interface IndexWriterOptions {
+  /** Write nothing (a dry run); the master index is still updated. */
+  readonly dryRun?: boolean;
+  /** Blobs per index file before it is saved (restic: 150,000 in v2, 50,000 in v1). */
+  readonly maxBlobs?: number;
+  /** Age of the pending index file before it is saved (restic: 10 minutes). */
+  readonly maxAgeMs?: number;
+  /** Save a checkpoint after this many packs (0: never). Default 8 (~128 MiB). */
+  readonly checkpointPacks?: number;
+  /** Save a checkpoint when the oldest pending pack is this old. Default 30 s. */
+  readonly checkpointMs?: number;
+}
+
+export class IndexWriter {
+  private pending: IndexPack[] = [];
+  private pendingBlobs = 0;
+  private since = 0;
+  private saving: Promise<void> = Promise.resolve();
+  private failure: Error | undefined;
+  private readonly saved: Id[] = [];
+  private readonly maxBlobs: number;
+  private readonly maxAgeMs: number;
+  private readonly checkpointPacks: number;
+  private readonly checkpointMs: number;
+  /** Stored (sealed) bytes of the index files written. */
+  bytesWritten = 0;
+
+  constructor(
+    private readonly repo: Repository,
+    private readonly index: MasterIndex,
+    private readonly opts: IndexWriterOptions = {},
+  ) {
+    this.maxBlobs = opts.maxBlobs ?? (repo.version >= 2 ? 150_000 : 50_000);
+    this.maxAgeMs = opts.maxAgeMs ?? 10 * 60 * 1000;
+    this.checkpointPacks = opts.checkpointPacks ?? 8;
+    this.checkpointMs = opts.checkpointMs ?? 30_000;
+  }
+
+  /** Record an uploaded pack: in the master index now, in an index file soon. */
+  add(packId: Id, blobs: readonly IndexBlob[]): void {
+    this.index.add(packId, blobs);
+    if (this.pending.length === 0) this.since = Date.now();
+    this.pending.push({ id: packId, blobs });
+    this.pendingBlobs += blobs.length;
+    const age = Date.now() - this.since;
+    if (
+      this.pendingBlobs >= this.maxBlobs ||
+      age >= this.maxAgeMs ||
+      (this.checkpointPacks > 0 && this.pending.length >= this.checkpointPacks) ||
+      age >= this.checkpointMs
+    ) {
+      this.saveDetached();
+    }
+  }
+
+  private saveDetached(): void {
+    const packs = this.pending;
+    this.pending = [];
+    this.pendingBlobs = 0;
+    this.saving = this.saving
+      .then(() => this.write(packs))
+      .catch((err: Error) => {
+        this.failure ??= err;
+      });
+  }
+
+  private async write(packs: IndexPack[]): Promise<void> {
+    if (packs.length === 0 || this.opts.dryRun) return;
+    const bytes = serialiseIndex({ supersedes: [], packs });
+    const id = await this.repo.saveUnpacked("index", bytes);
+    this.saved.push(id);
+    this.bytesWritten += bytes.length;
+  }
+
+  /** Save what is pending and wait for every index file; returns the IDs written. */
+  async finish(): Promise<Id[]> {
+    this.saveDetached();
+    await this.saving;
+    if (this.failure !== undefined) throw this.failure;
+    return [...this.saved];
+  }
+}

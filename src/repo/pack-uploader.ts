@@ -1,0 +1,146 @@
+// The upload side of a backup (restic's packer manager, packer uploader and the "in flight"
+// set of its master index): packs are saved to data/ under the SHA-256 of their bytes and
+// only then indexed; a blob is claimed once — by the first worker or packer that finds it
+// new — so no blob is stored twice in one backup; tree blobs (and the main thread's own data
+// blobs: stdin, in-memory files) go through a MainPacker, data and trees never share a pack.
+
+import { sha256, toHex } from "../crypto/hash.js";
+import { SEAL_OVERHEAD, sealInto } from "../crypto/master-key.js";
+import { type CompressionMode, compress } from "./compression.js";
+import type { Id } from "./id.js";
+import type { IndexWriter } from "./index-writer.js";
+import type { MasterIndex } from "./master-index.js";
+import { type BlobType, PackBuilder } from "./pack.js";
+import type { Repository } from "./repository.js";
+import type { PackedBlob } from "./workers/protocol.js";
+
+/** Blobs already stored or being stored in this backup, on top of the index. */
+export class BlobClaims {
+  private readonly inFlight = { data: new Set<Id>(), tree: new Set<Id>() };
+
+  constructor(private readonly index: MasterIndex) {}
+
+  /** True (and now claimed) if the blob is neither indexed nor in flight. */
+  claim(type: BlobType, id: Id): boolean {
+    const set = this.inFlight[type];
+    if (set.has(id) || this.index.has(type, id)) return false;
+    set.add(id);
+    return true;
+  }
+
+  /** One answer byte per ID (1 = claimed by the caller). */
+  claimAll(type: BlobType, ids: readonly Id[]): Uint8Array {
+    const out = new Uint8Array(ids.length);
+    for (let i = 0; i < ids.length; i++) out[i] = this.claim(type, ids[i]) ? 1 : 0;
+    return out;
+  }
+
+  /** The blobs are indexed now. */
+  settle(type: BlobType, ids: Iterable<Id>): void {
+    for (const id of ids) this.inFlight[type].delete(id);
+  }
+}
+
+export interface UploadStats {
+  packs: number;
+  /** Stored bytes of all packs. */
+  bytes: number;
+}
+
+export class PackUploader {
+  readonly stats: UploadStats = { packs: 0, bytes: 0 };
+
+  constructor(
+    private readonly repo: Repository,
+    private readonly writer: IndexWriter,
+    private readonly claims: BlobClaims,
+    private readonly dryRun: boolean,
+  ) {}
+
+  /** Save a finished pack, then index its blobs. */
+  async upload(
+    type: BlobType,
+    id: Id,
+    bytes: Uint8Array,
+    blobs: readonly PackedBlob[],
+  ): Promise<void> {
+    if (!this.dryRun) await this.repo.backend.save({ type: "data", name: id }, bytes);
+    this.stats.packs++;
+    this.stats.bytes += bytes.length;
+    this.writer.add(
+      id,
+      blobs.map((b) => ({ ...b, type })),
+    );
+    this.claims.settle(
+      type,
+      blobs.map((b) => b.id),
+    );
+  }
+}
+
+/**
+ * Packs blobs on the main thread: compress (v2 unless off), seal, and upload each pack when it
+ * reaches the target size. Used for tree blobs and for data that never reaches a worker.
+ */
+export class MainPacker {
+  private builder: PackBuilder | undefined;
+  private uploads: Promise<void>[] = [];
+  /** Stored bytes added (sealed, after compression). */
+  storedBytes = 0;
+
+  constructor(
+    private readonly repo: Repository,
+    private readonly type: BlobType,
+    private readonly uploader: PackUploader,
+    private readonly packSize: number,
+    private readonly compression: CompressionMode,
+  ) {}
+
+  /** Store a blob the caller has claimed. Returns once it is in a pack (maybe not uploaded). */
+  async add(id: Id, plaintext: Uint8Array): Promise<void> {
+    let data = plaintext;
+    let uncompressedLength: number | undefined;
+    const compressIt =
+      this.repo.version >= 2 && (this.compression !== "off" || this.type === "tree");
+    if (compressIt && plaintext.length > 0) {
+      const z = await compress(plaintext, this.compression === "max" ? "max" : "auto");
+      if (z.length < plaintext.length) {
+        data = z;
+        uncompressedLength = plaintext.length;
+      }
+    }
+    const sealed = new Uint8Array(data.length + SEAL_OVERHEAD);
+    sealInto(this.repo.masterKey, data, sealed, 0);
+    this.builder ??= new PackBuilder({ key: this.repo.masterKey, repoVersion: this.repo.version });
+    this.builder.add(this.type, id, sealed, uncompressedLength);
+    this.storedBytes += sealed.length;
+    if (this.builder.size >= this.packSize || this.builder.headerFull) this.finish();
+  }
+
+  private finish(): void {
+    const b = this.builder;
+    if (b === undefined || b.count === 0) return;
+    this.builder = undefined;
+    const blobs = b.blobs.map((x) =>
+      x.uncompressedLength === undefined
+        ? { id: x.id, offset: x.offset, length: x.length }
+        : {
+            id: x.id,
+            offset: x.offset,
+            length: x.length,
+            uncompressedLength: x.uncompressedLength,
+          },
+    );
+    const bytes = b.finalize();
+    const id = toHex(sha256(bytes));
+    this.uploads.push(this.uploader.upload(this.type, id, bytes, blobs));
+  }
+
+  /** Upload the open pack and wait for every upload of this packer. */
+  async flush(): Promise<void> {
+    this.finish();
+    const all = this.uploads;
+    this.uploads = [];
+    await Promise.all(all);
+  }
+}

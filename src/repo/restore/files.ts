@@ -1,0 +1,691 @@
+// Writing the content of restored files (restic 0.14 internal/restorer/filerestorer.go): the
+// data blobs of every file are grouped by the pack that holds them (the first location the
+// index gives, as restic does), packs are processed in the order files first need them, and
+// each pack is read in few large ranges (adjacent blobs coalesced, small gaps read through),
+// never more than once. Every blob is authenticated (Poly1305-AES), decrypted in place,
+// decompressed (checked against its uncompressed length), verified against its ID (SHA-256)
+// and written with positional writes to every file offset that needs it.
+//
+// Memory is bounded: at most `concurrency` ranges of at most `maxSegment` bytes are in
+// memory at once, in buffers that are reused (fresh memory is expensive here), whatever the
+// size of the files. A blob that fails to decode is fetched again from any other pack that
+// holds it before its files are reported as damaged.
+
+import * as fs from "node:fs";
+import { LocalBackend } from "../../backends/local.js";
+import { sha256, toHex } from "../../crypto/hash.js";
+import { ResticTsError } from "../../errors.js";
+import type { Id } from "../id.js";
+import type { IndexedRepository } from "../indexed.js";
+import { openInPlace } from "./decrypt.js";
+import { BlobDecompressor, rawFrameInPlace } from "./zstd.js";
+
+/** A regular file to fill. */
+export interface FileTarget {
+  /** Absolute path (bytes: names need not be UTF-8). */
+  readonly path: Buffer;
+  /** Path inside the snapshot, for messages. */
+  readonly location: string;
+  readonly content: readonly Id[];
+}
+
+export interface FileRestoreOptions {
+  /** Leave holes for blocks of zeros (blobs that are all zero are not written). */
+  readonly sparse?: boolean;
+  /** Pack ranges read and processed at once (default 3). */
+  readonly concurrency?: number;
+  /** Largest range read at once, in bytes (default 4 MiB; one larger blob is read alone). */
+  readonly maxSegment?: number;
+  /** Decompressed bytes held for writing at once (default 16 MiB; one larger blob alone). */
+  readonly outputBudget?: number;
+  /** Bytes of data written (or skipped as holes) so far. */
+  readonly onBytes?: (n: number) => void;
+  /** A file is complete (all its content written, closed). */
+  readonly onFileDone?: (file: FileTarget) => void;
+  /** A file could not be restored; throw to abort the whole restore. */
+  readonly onError: (location: string, err: unknown) => void;
+}
+
+/** Gaps up to this size between needed blobs of a pack are read through, not skipped. */
+const MAX_GAP = 256 * 1024;
+const DEFAULT_SEGMENT = 4 * 1024 * 1024;
+/** Ranges in flight: enough to overlap reading with decoding, few enough to stay small. */
+const DEFAULT_CONCURRENCY = 3;
+/** Decompressed bytes waiting to be written, at most. */
+const DEFAULT_OUTPUT_BUDGET = 16 * 1024 * 1024;
+/** Blobs being written at once. */
+const MAX_WRITING = 64;
+/** Files open for writing at once. */
+const MAX_OPEN_FILES = 64;
+const ZERO = new Uint8Array(64 * 1024);
+
+interface FileState {
+  readonly target: FileTarget;
+  fd: number;
+  opening: Promise<number> | undefined;
+  /** Created (truncated) already: later opens must not create it again. */
+  created: boolean;
+  /** Writes using the descriptor now. */
+  users: number;
+  /** Blob writes still to do. */
+  remaining: number;
+  /** Size of the content (sum of the blobs' plaintext lengths). */
+  size: number;
+  failed: boolean;
+}
+
+interface BlobWork {
+  readonly id: Id;
+  readonly offset: number;
+  readonly length: number;
+  readonly uncompressedLength: number | undefined;
+  /** Pairs of (file, offset in that file). */
+  readonly files: FileState[];
+  readonly offsets: number[];
+}
+
+interface Segment {
+  readonly packId: Id;
+  readonly start: number;
+  readonly end: number;
+  readonly blobs: BlobWork[];
+}
+
+/** Reads byte ranges of pack files, into a caller's buffer where the backend allows it. */
+interface PackReader {
+  read(packId: Id, offset: number, length: number, into: Uint8Array): Promise<Uint8Array>;
+}
+
+function readFull(fd: number, buf: Uint8Array, pos: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let done = 0;
+    const step = () => {
+      fs.read(fd, buf, done, buf.length - done, pos + done, (err, n) => {
+        if (err) return reject(err);
+        if (n === 0) return resolve(done);
+        done += n;
+        if (done === buf.length) resolve(done);
+        else step();
+      });
+    };
+    step();
+  });
+}
+
+function fsOpen(p: fs.PathLike, flags: number, mode?: number): Promise<number> {
+  return new Promise((resolve, reject) =>
+    fs.open(p, flags, mode, (err, fd) => (err ? reject(err) : resolve(fd))),
+  );
+}
+
+function fsClose(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fs.close(fd, (err) => (err ? reject(err) : resolve())));
+}
+
+function fsFtruncate(fd: number, len: number): Promise<void> {
+  return new Promise((resolve, reject) =>
+    fs.ftruncate(fd, len, (err) => (err ? reject(err) : resolve())),
+  );
+}
+
+function fsWrite(fd: number, buf: Uint8Array, pos: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let done = 0;
+    const step = () => {
+      fs.write(fd, buf, done, buf.length - done, pos + done, (err, n) => {
+        if (err) return reject(err);
+        done += n;
+        if (done >= buf.length) resolve();
+        else step();
+      });
+    };
+    step();
+  });
+}
+
+function packReader(repo: IndexedRepository): PackReader {
+  const backend = repo.repo.backend;
+  if (backend instanceof LocalBackend) {
+    return {
+      async read(packId, offset, length, into) {
+        const file = backend.pathOf({ type: "data", name: packId });
+        let fd: number;
+        try {
+          fd = await fsOpen(file, fs.constants.O_RDONLY);
+        } catch (err) {
+          throw new ResticTsError(
+            (err as NodeJS.ErrnoException).code === "ENOENT" ? "NOT_FOUND" : "IO",
+            `pack ${packId.slice(0, 10)}: ${(err as Error).message}`,
+            { packId },
+            { cause: err },
+          );
+        }
+        try {
+          const buf = into.length === length ? into : into.subarray(0, length);
+          const n = await readFull(fd, buf, offset);
+          if (n !== length) {
+            throw new ResticTsError("CORRUPT", `pack ${packId.slice(0, 10)}: short read`, {
+              packId,
+              offset,
+              length,
+              got: n,
+            });
+          }
+          return buf;
+        } finally {
+          await fsClose(fd).catch(() => {});
+        }
+      },
+    };
+  }
+  return {
+    read: (packId, offset, length) =>
+      backend.load({ type: "data", name: packId }, { offset, length }),
+  };
+}
+
+/** Buffers of one standard size, reused. */
+class BufferPool {
+  private readonly free: Uint8Array[] = [];
+  constructor(private readonly size: number) {}
+  acquire(n: number): Uint8Array {
+    if (n > this.size) return new Uint8Array(n);
+    const b = this.free.pop();
+    if (b !== undefined) return b;
+    const raw = Buffer.allocUnsafeSlow(this.size);
+    return new Uint8Array(raw.buffer, raw.byteOffset, this.size);
+  }
+  release(b: Uint8Array): void {
+    if (b.length === this.size) this.free.push(b);
+  }
+}
+
+/** A region of an output arena holding one decompressed blob. */
+interface Carved {
+  readonly bytes: Uint8Array;
+  readonly arena: Arena;
+}
+
+interface Arena {
+  readonly buf: Uint8Array;
+  used: number;
+  refs: number;
+}
+
+/**
+ * Output memory for decompressed blobs: a few equal arenas (each at least as large as the
+ * largest blob), blobs carved from them one after another, an arena reused once every blob
+ * carved from it has been written. `acquire` waits while all arenas are busy. Nothing is
+ * allocated per blob, so nothing is page-faulted in or left for the GC per blob.
+ */
+class OutputArenas {
+  private readonly free: Arena[] = [];
+  private current: Arena | undefined;
+  private created = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(
+    private readonly size: number,
+    private readonly max: number,
+  ) {}
+
+  async acquire(n: number): Promise<Carved> {
+    const aligned = (n + 63) & ~63;
+    for (;;) {
+      const cur = this.current;
+      if (cur !== undefined && cur.used + n <= cur.buf.length) {
+        const bytes = cur.buf.subarray(cur.used, cur.used + n);
+        cur.used += aligned;
+        cur.refs++;
+        return { bytes, arena: cur };
+      }
+      // retire the current arena; take a free one, make one, or wait
+      if (cur !== undefined) {
+        this.current = undefined;
+        if (cur.refs === 0) this.recycle(cur);
+      }
+      let next = this.free.pop();
+      if (next === undefined && this.created < this.max) {
+        this.created++;
+        const raw = Buffer.allocUnsafeSlow(Math.max(this.size, n));
+        next = { buf: new Uint8Array(raw.buffer, raw.byteOffset, raw.length), used: 0, refs: 0 };
+      }
+      if (next === undefined) {
+        await new Promise<void>((resolve) => this.waiting.push(resolve));
+        continue;
+      }
+      this.current = next;
+    }
+  }
+
+  release(c: Carved): void {
+    const a = c.arena;
+    a.refs--;
+    if (a.refs === 0 && a !== this.current) this.recycle(a);
+  }
+
+  private recycle(a: Arena): void {
+    a.used = 0;
+    this.free.push(a);
+    this.waiting.shift()?.();
+  }
+}
+
+function isAllZero(b: Uint8Array): boolean {
+  for (let pos = 0; pos < b.length; pos += ZERO.length) {
+    const n = Math.min(ZERO.length, b.length - pos);
+    if (Buffer.compare(b.subarray(pos, pos + n), ZERO.subarray(0, n)) !== 0) return false;
+  }
+  return true;
+}
+
+/**
+ * Open a file to restore for writing without following a symlink or writing through an
+ * existing hard link: whatever non-directory is in the way is removed first.
+ */
+export async function createRestoreFile(p: Buffer): Promise<number> {
+  const flags =
+    fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW;
+  try {
+    return await fsOpen(p, flags, 0o600);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+  }
+  const st = fs.lstatSync(p);
+  if (st.isDirectory()) {
+    const err = new Error(`cannot restore a file over the directory ${p.toString()}`);
+    (err as NodeJS.ErrnoException).code = "EISDIR";
+    throw err;
+  }
+  fs.unlinkSync(p);
+  return await fsOpen(p, flags, 0o600);
+}
+
+/**
+ * File descriptors of files being written, at most `max` open: a file is opened (created the
+ * first time) for a write and closed when no write uses it and another file needs the slot,
+ * or when it is complete — so any number of files can be in progress (restic's filesWriter).
+ */
+class FdCache {
+  private open = 0;
+  /** Open files no write uses, least recently used first. */
+  private readonly idle = new Set<FileState>();
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(private readonly max: number) {}
+
+  async acquire(st: FileState): Promise<number> {
+    st.users++;
+    if (st.fd >= 0) {
+      this.idle.delete(st);
+      return st.fd;
+    }
+    if (st.opening) return st.opening;
+    st.opening = (async () => {
+      while (this.open >= this.max) {
+        const victim = this.idle.values().next().value as FileState | undefined;
+        if (victim !== undefined) {
+          this.idle.delete(victim);
+          const fd = victim.fd;
+          victim.fd = -1;
+          this.open--;
+          await fsClose(fd);
+        } else {
+          await new Promise<void>((resolve) => this.waiting.push(resolve));
+        }
+      }
+      this.open++;
+      try {
+        st.fd = st.created
+          ? await fsOpen(st.target.path, fs.constants.O_WRONLY | fs.constants.O_NOFOLLOW)
+          : await createRestoreFile(st.target.path);
+        st.created = true;
+        return st.fd;
+      } catch (err) {
+        this.open--;
+        st.users--;
+        this.waiting.shift()?.();
+        throw err;
+      } finally {
+        st.opening = undefined;
+      }
+    })();
+    return st.opening;
+  }
+
+  /** A write is done with the file; `last` when the file is complete (it is closed). */
+  async release(st: FileState, last: boolean): Promise<void> {
+    st.users--;
+    if (st.users > 0 || st.fd < 0) return;
+    if (last) await this.finish(st);
+    else {
+      this.idle.add(st);
+      this.waiting.shift()?.();
+    }
+  }
+
+  /** Close the file if it is open and no write uses it. */
+  async finish(st: FileState): Promise<void> {
+    if (st.users > 0 || st.fd < 0) return;
+    this.idle.delete(st);
+    const fd = st.fd;
+    st.fd = -1;
+    try {
+      await fsClose(fd);
+    } finally {
+      this.open--;
+      this.waiting.shift()?.();
+    }
+  }
+
+  /** Close everything still open (after an abort). */
+  async closeAll(states: Iterable<FileState>): Promise<void> {
+    for (const st of states) {
+      if (st.fd >= 0) {
+        const fd = st.fd;
+        st.fd = -1;
+        await fsClose(fd).catch(() => {});
+      }
+    }
+  }
+}
+
+/** Restore the content of `files` (each with at least one blob). */
+export async function restoreFileContents(
+  repo: IndexedRepository,
+  files: readonly FileTarget[],
+  opts: FileRestoreOptions,
+): Promise<void> {
+  const index = repo.index;
+  const packs = new Map<Id, Map<Id, BlobWork>>();
+  const states: FileState[] = [];
+
+  for (const target of files) {
+    const locs = [];
+    let missing: Id | undefined;
+    for (const id of target.content) {
+      const loc = index.lookup("data", id)[0];
+      if (loc === undefined) {
+        missing = id;
+        break;
+      }
+      locs.push(loc);
+    }
+    if (missing !== undefined) {
+      opts.onError(
+        target.location,
+        new ResticTsError("NOT_FOUND", `data blob ${missing} is not in the index`, { id: missing }),
+      );
+      continue;
+    }
+    const st: FileState = {
+      target,
+      fd: -1,
+      opening: undefined,
+      created: false,
+      users: 0,
+      remaining: locs.length,
+      size: 0,
+      failed: false,
+    };
+    states.push(st);
+    let off = 0;
+    for (let i = 0; i < locs.length; i++) {
+      const loc = locs[i];
+      const id = target.content[i];
+      let blobs = packs.get(loc.packId);
+      if (blobs === undefined) {
+        blobs = new Map();
+        packs.set(loc.packId, blobs);
+      }
+      let bw = blobs.get(id);
+      if (bw === undefined) {
+        bw = {
+          id,
+          offset: loc.offset,
+          length: loc.length,
+          uncompressedLength: loc.uncompressedLength,
+          files: [],
+          offsets: [],
+        };
+        blobs.set(id, bw);
+      }
+      bw.files.push(st);
+      bw.offsets.push(off);
+      off += loc.uncompressedLength ?? loc.length - 32;
+    }
+    st.size = off;
+  }
+
+  const maxSegment = opts.maxSegment ?? DEFAULT_SEGMENT;
+  const segments: Segment[] = [];
+  for (const [packId, blobMap] of packs) {
+    const blobs = [...blobMap.values()].sort((a, b) => a.offset - b.offset);
+    let cur: Segment | undefined;
+    for (const b of blobs) {
+      const end = b.offset + b.length;
+      if (cur !== undefined && b.offset - cur.end <= MAX_GAP && end - cur.start <= maxSegment) {
+        cur.blobs.push(b);
+        (cur as { end: number }).end = Math.max(cur.end, end);
+      } else {
+        cur = { packId, start: b.offset, end, blobs: [b] };
+        segments.push(cur);
+      }
+    }
+  }
+  packs.clear();
+
+  const reader = packReader(repo);
+  // one buffer size fits every range (a blob larger than maxSegment is read alone)
+  const pool = new BufferPool(segments.reduce((m, sg) => Math.max(m, sg.end - sg.start), 0));
+  let largest = 0;
+  for (const sg of segments)
+    for (const b of sg.blobs) largest = Math.max(largest, b.uncompressedLength ?? 0);
+  const arenaSize = Math.max(largest, 1024 * 1024);
+  const outputBudget = opts.outputBudget ?? DEFAULT_OUTPUT_BUDGET;
+  const outputs = new OutputArenas(
+    arenaSize,
+    Math.min(4, Math.max(2, Math.floor(outputBudget / arenaSize))),
+  );
+  const fds = new FdCache(MAX_OPEN_FILES);
+  const decompressor = await BlobDecompressor.create();
+  const key = repo.repo.masterKey;
+  const sparse = opts.sparse === true;
+
+  const fail = (st: FileState, err: unknown) => {
+    if (st.failed) return;
+    st.failed = true;
+    opts.onError(st.target.location, err);
+  };
+
+  /** The file's last blob is done: size it (sparse), close it, report it. */
+  const complete = async (st: FileState, fd: number | undefined) => {
+    if (st.failed) {
+      await fds.finish(st);
+      return;
+    }
+    try {
+      if (fd !== undefined) {
+        if (sparse) await fsFtruncate(fd, st.size);
+        await fds.release(st, true);
+      } else if (sparse || !st.created) {
+        // the last blob was a hole (or every blob was): create, size and close the file
+        const f = await fds.acquire(st);
+        try {
+          if (sparse) await fsFtruncate(f, st.size);
+        } finally {
+          await fds.release(st, true);
+        }
+      } else {
+        await fds.finish(st);
+      }
+      opts.onFileDone?.(st.target);
+    } catch (err) {
+      fail(st, err);
+      await fds.finish(st);
+    }
+  };
+
+  /** Write one blob to one file (or skip it: a hole, or a failed file). */
+  const writeTo = async (st: FileState, plain: Uint8Array, offset: number, zero: boolean) => {
+    let fd: number | undefined;
+    if (!st.failed && !zero) {
+      try {
+        fd = await fds.acquire(st);
+        await fsWrite(fd, plain, offset);
+      } catch (err) {
+        fail(st, err);
+      }
+    }
+    st.remaining--;
+    opts.onBytes?.(plain.length);
+    const last = st.remaining === 0;
+    if (last) {
+      await complete(st, fd);
+    } else if (fd !== undefined) {
+      await fds.release(st, false);
+    }
+  };
+
+  /** A blob that could not be decoded: its files are damaged. */
+  const skipBlob = async (st: FileState, length: number) => {
+    st.remaining--;
+    opts.onBytes?.(length);
+    if (st.remaining === 0) await complete(st, undefined);
+  };
+
+  const verifyId = (b: BlobWork, plain: Uint8Array) => {
+    if (toHex(sha256(plain)) !== b.id) {
+      throw new ResticTsError("CORRUPT", `data blob ${b.id} does not match its ID (SHA-256)`, {
+        id: b.id,
+      });
+    }
+  };
+
+  const failBlob = async (b: BlobWork, err: unknown) => {
+    for (const st of b.files) {
+      fail(st, err);
+      await skipBlob(st, 0);
+    }
+  };
+
+  // blobs whose writes are under way, at most MAX_WRITING: many small files must not turn
+  // into thousands of pending operations (and objects that outlive the young generation)
+  let writing = 0;
+  const writeWaiters: (() => void)[] = [];
+  const writeSlot = async () => {
+    while (writing >= MAX_WRITING) await new Promise<void>((r) => writeWaiters.push(r));
+  };
+
+  const writeAll = (b: BlobWork, plain: Uint8Array): Promise<unknown> => {
+    const zero = sparse && isAllZero(plain);
+    writing++;
+    const p =
+      b.files.length === 1
+        ? writeTo(b.files[0], plain, b.offsets[0], zero)
+        : Promise.all(b.files.map((st, i) => writeTo(st, plain, b.offsets[i], zero)));
+    return p.finally(() => {
+      writing--;
+      writeWaiters.shift()?.();
+    });
+  };
+
+  /** Decode one blob from its sealed bytes (decrypted in place) and start its writes. */
+  const processBlob = async (
+    b: BlobWork,
+    sealed: Uint8Array,
+  ): Promise<{ readonly writes: Promise<unknown> }> => {
+    const raw = openInPlace(key, sealed);
+    if (b.uncompressedLength === undefined) {
+      verifyId(b, raw);
+      return { writes: writeAll(b, raw) };
+    }
+    const len = b.uncompressedLength;
+    const stored = rawFrameInPlace(raw);
+    if (stored !== undefined) {
+      // incompressible data: the frame holds the bytes as they are
+      if (stored.length !== len) {
+        throw new ResticTsError(
+          "CORRUPT",
+          `data blob ${b.id}: ${stored.length} bytes stored but the index says ${len}`,
+        );
+      }
+      verifyId(b, stored);
+      return { writes: writeAll(b, stored) };
+    }
+    const out = await outputs.acquire(len);
+    try {
+      await decompressor.decompressInto(raw, len, out.bytes);
+      verifyId(b, out.bytes);
+      return { writes: writeAll(b, out.bytes).finally(() => outputs.release(out)) };
+    } catch (err) {
+      outputs.release(out);
+      throw err;
+    }
+  };
+
+  /** The blob again, from whichever pack holds a good copy (the index may name several). */
+  const retryBlob = async (b: BlobWork, err: unknown): Promise<unknown> => {
+    let plain: Uint8Array;
+    try {
+      plain = await repo.loadBlob("data", b.id);
+    } catch {
+      return failBlob(b, err);
+    }
+    return writeAll(b, plain);
+  };
+
+  const processSegment = async (seg: Segment) => {
+    const span = seg.end - seg.start;
+    const buf = pool.acquire(span);
+    const writes: Promise<unknown>[] = [];
+    try {
+      let data: Uint8Array | undefined;
+      try {
+        data = await reader.read(seg.packId, seg.start, span, buf);
+      } catch (err) {
+        // the range is unreadable: try each blob on its own (maybe from other packs)
+        for (const b of seg.blobs) writes.push(retryBlob(b, err));
+      }
+      if (data !== undefined) {
+        for (const b of seg.blobs) {
+          if (b.files.every((st) => st.failed)) {
+            writes.push(failBlob(b, undefined));
+            continue;
+          }
+          const at = b.offset - seg.start;
+          await writeSlot();
+          try {
+            writes.push((await processBlob(b, data.subarray(at, at + b.length))).writes);
+          } catch (err) {
+            writes.push(retryBlob(b, err));
+          }
+        }
+      }
+      await Promise.all(writes);
+    } finally {
+      pool.release(buf);
+    }
+  };
+
+  const concurrency = Math.max(1, opts.concurrency ?? DEFAULT_CONCURRENCY);
+  let next = 0;
+  let abort: unknown;
+  const worker = async () => {
+    while (next < segments.length && abort === undefined) {
+      const seg = segments[next++];
+      try {
+        await processSegment(seg);
+      } catch (err) {
+        abort ??= err;
+      }
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: Math.min(concurrency, segments.length) }, worker));
+  } finally {
+    decompressor.dispose();
+    await fds.closeAll(states);
+  }
+  if (abort !== undefined) throw abort;
+}

@@ -1,0 +1,284 @@
+// The CPU half of a backup, run inside a blob worker (or inline on the main thread): read
+// files, split them into restic's content-defined chunks, SHA-256 each chunk (its blob ID),
+// claim the new ones from the main thread, then zstd-compress (repository v2) and seal them
+// (restic design.rst "Pack Format") into a data pack of about the target size, whose header
+// is sealed and appended when the pack is full. Files are read into WebAssembly memory so
+// zstd works on them without copies; every buffer is allocated once and reused.
+
+import { createHash, type Hash } from "node:crypto";
+import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
+import { Chunker } from "../../chunker/index.js";
+import {
+  decodeMasterKey,
+  type MasterKey,
+  SEAL_OVERHEAD,
+  sealInto,
+} from "../../crypto/master-key.js";
+import { RawZstd } from "../compression.js";
+import type { Id } from "../id.js";
+import { buildPackHeader, COMPRESSED_ENTRY_SIZE, HEADER_LENGTH_SIZE } from "../pack.js";
+import type {
+  EngineConfig,
+  FileResult,
+  FileTask,
+  FinishedPack,
+  OpenedStat,
+  PackedBlob,
+} from "./protocol.js";
+
+/** Room reserved in a pack buffer for the sealed header. */
+export const HEADER_RESERVE = 256 * 1024;
+const MAX_ENTRIES = Math.floor(
+  (HEADER_RESERVE - SEAL_OVERHEAD - HEADER_LENGTH_SIZE) / COMPRESSED_ENTRY_SIZE,
+);
+const S_IFMT = 0o170000;
+const S_IFREG = 0o100000;
+
+/** Bytes a pack buffer needs for `cfg`: the target size (or one largest blob) plus the header. */
+export function packCapacity(cfg: Pick<EngineConfig, "packSize" | "maxSize">): number {
+  return Math.max(cfg.packSize, cfg.maxSize + 1024) + HEADER_RESERVE;
+}
+
+/** What the engine needs from its surroundings; every call is synchronous. */
+export interface EngineHost {
+  /** For each ID: 1 = store it (it is new and now claimed by this engine), 0 = known. */
+  claim(ids: Id[], bytesRead: number): Uint8Array;
+  /** An empty pack buffer of at least packCapacity bytes (may block until one is free). */
+  takeBuffer(): ArrayBuffer;
+  /** A finished pack; the buffer now belongs to the host. */
+  packFinished(pack: FinishedPack): void;
+}
+
+interface Pending {
+  readonly file: FileState;
+  readonly id: Id;
+  readonly off: number;
+  readonly len: number;
+}
+
+interface FileState {
+  ref: number;
+  content: Id[];
+  size: number;
+  newBlobs: number;
+  newBytes: number;
+  stat?: OpenedStat;
+  error?: { message: string; code?: string };
+}
+
+function statOf(fd: number): { stat: OpenedStat; regular: boolean } {
+  const s = fstatSync(fd, { bigint: true });
+  const mode = Number(s.mode);
+  return {
+    regular: (mode & S_IFMT) === S_IFREG,
+    stat: {
+      mode,
+      uid: Number(s.uid),
+      gid: Number(s.gid),
+      ino: s.ino,
+      dev: s.dev,
+      nlink: s.nlink,
+      mtimeNs: s.mtimeNs,
+      ctimeNs: s.ctimeNs,
+      atimeNs: s.atimeNs,
+    },
+  };
+}
+
+export class BlobEngine {
+  private readonly key: MasterKey;
+  private readonly chunker: Chunker;
+  private readonly cap: number;
+  private pack: Uint8Array | undefined;
+  private packLen = 0;
+  private packHash: Hash | undefined;
+  private entries: { type: "data"; id: Id; length: number; uncompressedLength?: number }[] = [];
+  private packed: PackedBlob[] = [];
+  private pending: Pending[] = [];
+  private bytesRead = 0;
+
+  private constructor(
+    private readonly cfg: EngineConfig,
+    private readonly host: EngineHost,
+    private readonly zstd: RawZstd,
+  ) {
+    this.key = decodeMasterKey(cfg.key);
+    this.chunker = new Chunker(cfg.polynomial, { minSize: cfg.minSize, maxSize: cfg.maxSize });
+    this.cap = zstd.inputSize;
+  }
+
+  static async create(cfg: EngineConfig, host: EngineHost): Promise<BlobEngine> {
+    const zstd = await RawZstd.create(cfg.maxSize + cfg.readSize, cfg.maxSize);
+    return new BlobEngine(cfg, host, zstd);
+  }
+
+  /** Read, chunk and store `files` (in order); one result per file. */
+  processFiles(files: readonly FileTask[]): FileResult[] {
+    const states: FileState[] = [];
+    let fill = 0;
+    for (const task of files) {
+      const st: FileState = { ref: task.ref, content: [], size: 0, newBlobs: 0, newBytes: 0 };
+      states.push(st);
+      let fd = -1;
+      try {
+        const p =
+          typeof task.path === "string"
+            ? task.path
+            : Buffer.from(task.path.buffer, task.path.byteOffset, task.path.byteLength);
+        fd = openSync(p, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+        const { stat, regular } = statOf(fd);
+        if (!regular)
+          throw Object.assign(new Error("file changed type, refusing to archive"), {
+            code: "ETYPE",
+          });
+        st.stat = stat;
+        this.chunker.reset();
+        let chunkStart = fill;
+        for (;;) {
+          if (fill === this.cap) {
+            // Buffer full: store the chunks cut so far, then move the open chunk to the front.
+            this.flushPending();
+            const input = this.zstd.input;
+            input.copyWithin(0, chunkStart, fill);
+            fill -= chunkStart;
+            chunkStart = 0;
+          }
+          const input = this.zstd.input;
+          const want = Math.min(this.cfg.readSize, this.cap - fill);
+          const n = readSync(fd, input, fill, want, null);
+          if (n === 0) break;
+          let i = fill;
+          fill += n;
+          st.size += n;
+          this.bytesRead += n;
+          for (;;) {
+            const cut = this.chunker.next(input, i, fill);
+            if (cut < 0) break;
+            this.addChunk(st, input, chunkStart, cut - chunkStart);
+            chunkStart = cut;
+            i = cut;
+          }
+          // a short read of a regular file is its end: spare the read(2) that returns 0
+          if (n < want) break;
+        }
+        if (this.chunker.finish() !== null)
+          this.addChunk(st, this.zstd.input, chunkStart, fill - chunkStart);
+      } catch (err) {
+        const e = err as NodeJS.ErrnoException;
+        st.error = { message: e.message ?? String(err), code: e.code };
+        st.content = [];
+        // Chunks of this file that were not claimed yet are dropped with it.
+        this.pending = this.pending.filter((p) => p.file !== st);
+      } finally {
+        if (fd >= 0) closeSync(fd);
+      }
+    }
+    this.flushPending();
+    return states.map((s) =>
+      s.error !== undefined
+        ? { ref: s.ref, error: s.error, content: [], size: 0, newBlobs: 0, newBytes: 0 }
+        : {
+            ref: s.ref,
+            stat: s.stat,
+            content: s.content,
+            size: s.size,
+            newBlobs: s.newBlobs,
+            newBytes: s.newBytes,
+          },
+    );
+  }
+
+  private addChunk(file: FileState, input: Uint8Array, off: number, len: number): void {
+    const id = createHash("sha256")
+      .update(input.subarray(off, off + len))
+      .digest("hex");
+    file.content.push(id);
+    this.pending.push({ file, id, off, len });
+  }
+
+  /** Claim the pending chunks and store those that are new. */
+  private flushPending(): void {
+    if (this.pending.length === 0) return;
+    const store = this.host.claim(
+      this.pending.map((p) => p.id),
+      this.bytesRead,
+    );
+    this.bytesRead = 0;
+    for (let i = 0; i < this.pending.length; i++) {
+      if (store[i] !== 1) continue;
+      const p = this.pending[i];
+      this.storeBlob(p.id, p.off, p.len);
+      p.file.newBlobs++;
+      p.file.newBytes += p.len;
+    }
+    this.pending = [];
+  }
+
+  private storeBlob(id: Id, off: number, len: number): void {
+    let data = this.zstd.input.subarray(off, off + len);
+    let uncompressedLength: number | undefined;
+    if (this.cfg.zstdLevel !== undefined && this.cfg.repoVersion >= 2) {
+      const z = this.zstd.compress(off, len, this.cfg.zstdLevel);
+      // Incompressible data is stored as it is (a plain entry is valid in v2 too).
+      if (z.length < len) {
+        data = z;
+        uncompressedLength = len;
+      } else {
+        // compressing may have grown WebAssembly memory, detaching views taken before
+        data = this.zstd.input.subarray(off, off + len);
+      }
+    }
+    const need = data.length + SEAL_OVERHEAD;
+    if (
+      this.pack !== undefined &&
+      (this.packLen + need > this.cfg.packSize || this.entries.length >= MAX_ENTRIES)
+    ) {
+      this.finishPack();
+    }
+    if (this.pack === undefined) {
+      this.pack = new Uint8Array(this.host.takeBuffer());
+      this.packLen = 0;
+      this.packHash = createHash("sha256");
+    }
+    const pack = this.pack;
+    const n = sealInto(this.key, data, pack, this.packLen);
+    this.packHash?.update(pack.subarray(this.packLen, this.packLen + n));
+    this.entries.push(
+      uncompressedLength === undefined
+        ? { type: "data", id, length: n }
+        : { type: "data", id, length: n, uncompressedLength },
+    );
+    this.packed.push(
+      uncompressedLength === undefined
+        ? { id, offset: this.packLen, length: n }
+        : { id, offset: this.packLen, length: n, uncompressedLength },
+    );
+    this.packLen += n;
+  }
+
+  /** Seal the header onto the open pack and hand it over. */
+  private finishPack(): void {
+    const pack = this.pack;
+    if (pack === undefined || this.entries.length === 0) return;
+    const header = buildPackHeader(this.entries);
+    const n = sealInto(this.key, header, pack, this.packLen);
+    new DataView(pack.buffer, pack.byteOffset).setUint32(this.packLen + n, n, true);
+    const total = this.packLen + n + HEADER_LENGTH_SIZE;
+    const hash = this.packHash ?? createHash("sha256");
+    hash.update(pack.subarray(this.packLen, total));
+    const id = hash.digest("hex");
+    const blobs = this.packed;
+    this.pack = undefined;
+    this.packHash = undefined;
+    this.entries = [];
+    this.packed = [];
+    this.packLen = 0;
+    this.host.packFinished({ id, buffer: pack.buffer as ArrayBuffer, length: total, blobs });
+  }
+
+  /** Finish the open pack, if any (end of the backup). */
+  flush(): void {
+    this.flushPending();
+    this.finishPack();
+  }
+}

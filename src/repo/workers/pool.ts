@@ -1,0 +1,265 @@
+// The main thread's side of the blob workers (protocol.ts): starts them, hands out file jobs
+// to the least loaded one, answers their claims synchronously (they block on a shared
+// counter), lends them pack buffers from a small fixed pool (so memory stays bounded: a
+// worker that finishes a pack while every buffer is still uploading waits) and passes
+// finished packs to the uploader. With `threads: 0` the same engine runs inline on the
+// main thread (tests, or where worker scripts are unavailable).
+
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { MessageChannel, type MessagePort, Worker } from "node:worker_threads";
+import { ResticTsError } from "../../errors.js";
+import type { Id } from "../id.js";
+import { BlobEngine, packCapacity } from "./engine.js";
+import type {
+  EngineConfig,
+  FileResult,
+  FileTask,
+  FinishedPack,
+  FromWorker,
+  SyncReply,
+  ToWorker,
+} from "./protocol.js";
+
+export interface PoolHost {
+  /** For each ID: 1 = new, the caller's to store (now in flight); 0 = already stored or in flight. */
+  claim(ids: Id[]): Uint8Array;
+  /** File bytes read since the last call (progress). */
+  onBytes(n: number): void;
+  /** Upload a finished pack; resolves when its buffer may be reused. */
+  savePack(pack: FinishedPack): Promise<void>;
+}
+
+interface Job {
+  readonly resolve: (r: FileResult[]) => void;
+  readonly reject: (e: Error) => void;
+  readonly bytes: number;
+}
+
+interface Slot {
+  readonly worker: Worker;
+  readonly sync: MessagePort;
+  readonly ctl: Int32Array;
+  readonly jobs: Map<number, Job>;
+  load: number;
+}
+
+/** The compiled worker script; under a TypeScript runner, the build's copy in dist/. */
+function workerScript(): string | undefined {
+  const here = fileURLToPath(import.meta.url);
+  if (here.endsWith(".js")) return path.join(path.dirname(here), "blob-worker.js");
+  const root = path.resolve(path.dirname(here), "..", "..", "..");
+  const built = path.join(root, "dist", "src", "repo", "workers", "blob-worker.js");
+  return existsSync(built) ? built : undefined;
+}
+
+export class BlobPool {
+  private readonly slots: Slot[] = [];
+  private readonly free: ArrayBuffer[] = [];
+  private readonly waiting: Slot[] = [];
+  private readonly uploads = new Set<Promise<void>>();
+  private allocated = 0;
+  private nextJob = 1;
+  private inline: BlobEngine | undefined;
+  private inlineLoad = 0;
+  private failure: Error | undefined;
+  private readonly capacity: number;
+
+  private constructor(
+    private readonly cfg: EngineConfig,
+    private readonly host: PoolHost,
+    private readonly maxBuffers: number,
+  ) {
+    this.capacity = packCapacity(cfg);
+  }
+
+  /** Start `threads` workers (0: run inline). Resolves once they are ready. */
+  static async start(cfg: EngineConfig, host: PoolHost, threads: number): Promise<BlobPool> {
+    const script = threads > 0 ? workerScript() : undefined;
+    const n = script === undefined ? 0 : threads;
+    const pool = new BlobPool(cfg, host, n + 1);
+    if (script === undefined) {
+      pool.inline = await BlobEngine.create(cfg, {
+        claim: (ids, bytes) => {
+          host.onBytes(bytes);
+          return host.claim(ids);
+        },
+        takeBuffer: () => pool.free.pop() ?? new ArrayBuffer(pool.capacity),
+        packFinished: (pack) => pool.upload(pack, undefined),
+      });
+      return pool;
+    }
+    await Promise.all(Array.from({ length: n }, () => pool.spawn(script)));
+    return pool;
+  }
+
+  get threads(): number {
+    return this.slots.length;
+  }
+
+  private spawn(script: string): Promise<void> {
+    const ctl = new Int32Array(new SharedArrayBuffer(4));
+    const { port1, port2 } = new MessageChannel();
+    const worker = new Worker(script, {
+      workerData: { config: this.cfg, ctl: ctl.buffer, sync: port2 },
+      transferList: [port2],
+    });
+    const slot: Slot = { worker, sync: port1, ctl, jobs: new Map(), load: 0 };
+    this.slots.push(slot);
+    return new Promise((resolve, reject) => {
+      worker.on("message", (msg: FromWorker) => {
+        if (msg.t === "ready") resolve();
+        else this.onMessage(slot, msg);
+      });
+      worker.on("error", (err) => {
+        reject(err);
+        this.fail(slot, err);
+      });
+      worker.on("exit", (code) => {
+        if (slot.jobs.size > 0) this.fail(slot, new Error(`blob worker exited with code ${code}`));
+      });
+    });
+  }
+
+  private reply(slot: Slot, msg: SyncReply, transfer?: ArrayBuffer[]): void {
+    slot.sync.postMessage(msg, transfer);
+    Atomics.add(slot.ctl, 0, 1);
+    Atomics.notify(slot.ctl, 0);
+  }
+
+  private onMessage(slot: Slot, msg: FromWorker): void {
+    switch (msg.t) {
+      case "claim": {
+        this.host.onBytes(msg.bytesRead);
+        let store: Uint8Array;
+        try {
+          store = this.host.claim(msg.ids);
+        } catch (err) {
+          this.fail(slot, err as Error);
+          store = new Uint8Array(msg.ids.length);
+        }
+        this.reply(slot, { t: "claimed", store });
+        break;
+      }
+      case "buffer?":
+        this.waiting.push(slot);
+        this.serve();
+        break;
+      case "pack":
+        this.upload(msg.pack, slot);
+        break;
+      case "done":
+      case "flushed": {
+        const job = slot.jobs.get(msg.job);
+        slot.jobs.delete(msg.job);
+        if (job !== undefined) {
+          slot.load -= job.bytes;
+          job.resolve(msg.t === "done" ? msg.results : []);
+        }
+        break;
+      }
+      case "fatal":
+        this.fail(slot, new ResticTsError("IO", `blob worker failed: ${msg.message}`));
+        break;
+    }
+  }
+
+  private upload(pack: FinishedPack, slot: Slot | undefined): void {
+    const p = this.host.savePack(pack).then(
+      () => {
+        this.free.push(pack.buffer);
+        this.serve();
+      },
+      (err: Error) => this.fail(slot, err),
+    );
+    this.uploads.add(p);
+    void p.finally(() => this.uploads.delete(p));
+  }
+
+  /** Lend buffers to waiting workers while the pool allows. */
+  private serve(): void {
+    while (this.waiting.length > 0) {
+      let buf = this.free.pop();
+      if (buf === undefined && this.allocated < this.maxBuffers) {
+        buf = new ArrayBuffer(this.capacity);
+        this.allocated++;
+      }
+      if (buf === undefined) return;
+      const slot = this.waiting.shift() as Slot;
+      this.reply(slot, { t: "buffer", buffer: buf }, [buf]);
+    }
+  }
+
+  private fail(slot: Slot | undefined, err: Error): void {
+    this.failure ??= err;
+    const slots = slot === undefined ? this.slots : [slot];
+    for (const s of slots) {
+      for (const job of s.jobs.values()) job.reject(err);
+      s.jobs.clear();
+    }
+  }
+
+  /** Bytes of files handed out and not finished yet. */
+  get load(): number {
+    return this.slots.reduce((n, s) => n + s.load, 0) + this.inlineLoad;
+  }
+
+  /** Read and store `files` on the least loaded worker; `bytes` is their expected size. */
+  process(files: FileTask[], bytes: number): Promise<FileResult[]> {
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    if (this.inline !== undefined) {
+      const engine = this.inline;
+      this.inlineLoad += bytes;
+      return new Promise((resolve, reject) => {
+        setImmediate(() => {
+          try {
+            resolve(engine.processFiles(files));
+          } catch (err) {
+            reject(err);
+          } finally {
+            this.inlineLoad -= bytes;
+          }
+        });
+      });
+    }
+    let slot = this.slots[0];
+    for (const s of this.slots) if (s.load < slot.load) slot = s;
+    return this.send(slot, { t: "job", job: this.nextJob++, files }, bytes);
+  }
+
+  private send(slot: Slot, msg: ToWorker & { job: number }, bytes: number): Promise<FileResult[]> {
+    return new Promise((resolve, reject) => {
+      slot.jobs.set(msg.job, { resolve, reject, bytes });
+      slot.load += bytes;
+      slot.worker.postMessage(msg);
+    });
+  }
+
+  /** Finish every open pack and wait until all packs are uploaded. */
+  async flush(): Promise<void> {
+    if (this.inline !== undefined) this.inline.flush();
+    else
+      await Promise.all(
+        this.slots.map((s) => this.send(s, { t: "flush", job: this.nextJob++ }, 0)),
+      );
+    while (this.uploads.size > 0) await Promise.all([...this.uploads]);
+    if (this.failure !== undefined) throw this.failure;
+  }
+
+  /** Stop the workers (after flush, or to abandon the backup). */
+  async close(): Promise<void> {
+    await Promise.all(
+      this.slots.map(async (s) => {
+        s.sync.close();
+        await s.worker.terminate();
+      }),
+    );
+    this.slots.length = 0;
+  }
+
+  /** The first failure, if any. */
+  get error(): Error | undefined {
+    return this.failure;
+  }
+}

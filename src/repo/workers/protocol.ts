@@ -1,0 +1,96 @@
+// Messages between the backup's main thread and its blob workers (the CPU half of restic's
+// archiver pipeline: FileSaver + BlobSaver + packer). A worker reads whole files, splits them
+// into restic's chunks, hashes them, asks the main thread which chunks are new (the "claim":
+// index lookup and in-flight set live there), compresses and seals the new ones into its own
+// data pack and hands finished packs back to be uploaded.
+
+import type { Id } from "../id.js";
+
+/** What a worker needs to know about the repository (no secrets beyond the master key). */
+export interface EngineConfig {
+  /** The master key in restic's 64-byte encoding (encryption key || MAC k || MAC r). */
+  readonly key: Uint8Array;
+  readonly polynomial: bigint;
+  readonly repoVersion: 1 | 2;
+  /** zstd level for data blobs; undefined stores them uncompressed. */
+  readonly zstdLevel: number | undefined;
+  /** Target pack size (restic: 16 MiB). */
+  readonly packSize: number;
+  /** Chunker sizes (tests shrink them). */
+  readonly minSize: number;
+  readonly maxSize: number;
+  /** Bytes per read(2) of a large file. */
+  readonly readSize: number;
+}
+
+/** One file to read. */
+export interface FileTask {
+  /** The main thread's handle for the file. */
+  readonly ref: number;
+  /** A string, or the bytes of a path that is not UTF-8. */
+  readonly path: string | Uint8Array;
+}
+
+/** The file's status as read through the opened descriptor (restic builds the node from it). */
+export interface OpenedStat {
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+  readonly ino: bigint;
+  readonly dev: bigint;
+  readonly nlink: bigint;
+  readonly mtimeNs: bigint;
+  readonly ctimeNs: bigint;
+  readonly atimeNs: bigint;
+}
+
+export interface FileResult {
+  readonly ref: number;
+  /** Set when the file could not be read; nothing else is then meaningful. */
+  readonly error?: { readonly message: string; readonly code?: string };
+  readonly stat?: OpenedStat;
+  /** Data blob IDs in file order. */
+  readonly content: Id[];
+  /** Bytes read. */
+  readonly size: number;
+  /** New blobs this file added, and their plaintext bytes. */
+  readonly newBlobs: number;
+  readonly newBytes: number;
+}
+
+/** One blob of a finished pack, as it goes into the index. */
+export interface PackedBlob {
+  readonly id: Id;
+  readonly offset: number;
+  readonly length: number;
+  readonly uncompressedLength?: number;
+}
+
+/** A finished data pack: `bytes[0, length)` is the whole pack file, named `id`. */
+export interface FinishedPack {
+  readonly id: Id;
+  readonly buffer: ArrayBuffer;
+  readonly length: number;
+  readonly blobs: PackedBlob[];
+}
+
+// --- wire messages ---------------------------------------------------------------------------
+
+export type ToWorker =
+  | { readonly t: "job"; readonly job: number; readonly files: FileTask[] }
+  | { readonly t: "flush"; readonly job: number }
+  | { readonly t: "exit" };
+
+/** Replies on the synchronous port (the worker blocks on them). */
+export type SyncReply =
+  | { readonly t: "claimed"; readonly store: Uint8Array }
+  | { readonly t: "buffer"; readonly buffer: ArrayBuffer };
+
+export type FromWorker =
+  | { readonly t: "ready" }
+  | { readonly t: "claim"; readonly ids: Id[]; readonly bytesRead: number }
+  | { readonly t: "buffer?" }
+  | { readonly t: "pack"; readonly pack: FinishedPack }
+  | { readonly t: "done"; readonly job: number; readonly results: FileResult[] }
+  | { readonly t: "flushed"; readonly job: number }
+  | { readonly t: "fatal"; readonly message: string };
