@@ -14,7 +14,7 @@
 //   npm run build && node dist/bench/maintenance.js
 //   MAINT_BENCH_MB=256 MAINT_BENCH_RUNS=1 node dist/bench/maintenance.js
 // Environment: MAINT_BENCH_MB (1024), MAINT_BENCH_SNAPSHOTS (8), MAINT_BENCH_RUNS (3),
-// MAINT_BENCH_ONLY (check,prune), MAINT_BENCH_DIR (/tmp/restic-ts-bench-maintenance).
+// MAINT_BENCH_ONLY (baseline,check,prune), MAINT_BENCH_DIR (/tmp/restic-ts-bench-maintenance).
 
 import { execFileSync, spawnSync } from "node:child_process";
 import { createCipheriv } from "node:crypto";
@@ -24,7 +24,7 @@ import * as path from "node:path";
 const MB = Number(process.env.MAINT_BENCH_MB ?? 1024);
 const SNAPSHOTS = Number(process.env.MAINT_BENCH_SNAPSHOTS ?? 8);
 const RUNS = Number(process.env.MAINT_BENCH_RUNS ?? 3);
-const ONLY = (process.env.MAINT_BENCH_ONLY ?? "check,prune").split(",");
+const ONLY = (process.env.MAINT_BENCH_ONLY ?? "baseline,check,prune").split(",");
 const BASE = process.env.MAINT_BENCH_DIR ?? "/tmp/restic-ts-bench-maintenance";
 const PASSWORD = "bench-password";
 const CLI = path.resolve(import.meta.dirname, "..", "src", "cli", "main.js");
@@ -141,6 +141,16 @@ function main(): void {
   fs.mkdirSync(BASE, { recursive: true });
   const { repo, forgotten } = prepare();
   const rows: string[] = [];
+  if (ONLY.includes("baseline")) {
+    // the fixed cost of any command: start-up, key derivation, listing
+    const ours: Measure[] = [];
+    const theirs: Measure[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      ours.push(measure("node", [CLI, "-r", repo, "list", "snapshots"]));
+      theirs.push(measure("restic", ["-r", repo, "list", "snapshots"]));
+    }
+    rows.push(report("list snapshots (fixed cost of a command)", ours, theirs));
+  }
   if (ONLY.includes("check")) {
     const ours: Measure[] = [];
     const theirs: Measure[] = [];

@@ -15,15 +15,16 @@
 //   by `sftp.insecureIgnoreHostKey` / `-o sftp.insecure-ignore-host-key=true`, never by the
 //   environment.
 // REST credentials are the URL's userinfo (`rest:https://user:pass@host/`), as in restic.
+// The sftp and rest modules (ssh2; node:http/https) load only when such a repository is opened.
 
 import os from "node:os";
 import { posix } from "node:path";
 import { ResticTsError } from "../errors.js";
 import type { Backend } from "./backend.js";
 import { LocalBackend } from "./local.js";
-import { RestBackend, type RestOptions } from "./rest.js";
+import type { RestOptions } from "./rest.js";
 import { type RetryOptions, withRetry } from "./retry.js";
-import { SftpBackend, type SftpOptions } from "./sftp.js";
+import type { SftpOptions } from "./sftp.js";
 import type { RepoLocation } from "./url.js";
 
 /** SFTP settings that do not come from the URL. */
@@ -76,7 +77,7 @@ export async function openBackend(
         s.agent ??
         (env.SSH_AUTH_SOCK === undefined || env.SSH_AUTH_SOCK === "" ? false : env.SSH_AUTH_SOCK);
       return wrap(
-        new SftpBackend({
+        new (await import("./sftp.js")).SftpBackend({
           ...s,
           host: location.host,
           port: location.port,
@@ -93,7 +94,7 @@ export async function openBackend(
       );
     }
     case "rest":
-      return wrap(new RestBackend({ ...opts.rest, url: location.url }));
+      return wrap(new (await import("./rest.js")).RestBackend({ ...opts.rest, url: location.url }));
   }
 }
 

@@ -3,7 +3,8 @@
 
 import { readFile } from "node:fs/promises";
 import type { ParseArgsConfig } from "node:util";
-import { openBackend } from "../backends/open.js";
+import type { Backend } from "../backends/backend.js";
+import { backendOptionsFromExtended, openBackend } from "../backends/open.js";
 import { parseRepoUrl, type RepoUrl } from "../backends/url.js";
 import { isResticTsError, ResticTsError } from "../errors.js";
 import { Repository } from "../repo/repository.js";
@@ -21,6 +22,7 @@ export const GLOBAL_OPTIONS = {
   quiet: { type: "boolean", short: "q" },
   verbose: { type: "boolean", short: "v", multiple: true },
   "no-lock": { type: "boolean" },
+  option: { type: "string", short: "o", multiple: true },
   help: { type: "boolean", short: "h" },
 } as const satisfies OptionSpec;
 
@@ -122,9 +124,20 @@ export class CommandContext {
     return pw;
   }
 
+  /** The backend for `url`, with `-o key=value` options and this environment's SSH settings. */
+  async openBackend(url: RepoUrl): Promise<Backend> {
+    const extended: Record<string, string> = {};
+    for (const o of (this.global.option as string[] | undefined) ?? []) {
+      const eq = o.indexOf("=");
+      if (eq <= 0) throw new ResticTsError("INVALID_ARGUMENT", `-o needs key=value, got "${o}"`);
+      extended[o.slice(0, eq)] = o.slice(eq + 1);
+    }
+    return openBackend(url.location, { ...backendOptionsFromExtended(extended), env: this.io.env });
+  }
+
   async openRepository(): Promise<Repository> {
     const url = await this.repoUrl();
-    const backend = await openBackend(url.location);
+    const backend = await this.openBackend(url);
     return Repository.open(backend, await this.password(url), {
       keyHint: (this.global["key-hint"] as string | undefined) ?? this.io.env.RESTIC_KEY_HINT,
     });

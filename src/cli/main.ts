@@ -12,83 +12,50 @@ import {
   exitCodeFor,
   type FlagValues,
   GLOBAL_OPTIONS,
-  type OptionSpec,
 } from "./command.js";
-import { backupCommand } from "./commands/backup.js";
-import { catCommand } from "./commands/cat.js";
-import { checkCommand } from "./commands/check.js";
-import { containerCommand } from "./commands/container.js";
-import { copyCommand } from "./commands/copy.js";
-import { demoCommand } from "./commands/demo.js";
-import { diffCommand } from "./commands/diff.js";
-import { dumpCommand } from "./commands/dump.js";
-import { findCommand } from "./commands/find.js";
-import { forgetCommand } from "./commands/forget.js";
-import { initCommand } from "./commands/init.js";
-import { keyCommand } from "./commands/key.js";
-import { listCommand } from "./commands/list.js";
-import { lsCommand } from "./commands/ls.js";
-import { pruneCommand } from "./commands/prune.js";
-import { rebuildIndexCommand } from "./commands/rebuild-index.js";
-import { restoreCommand } from "./commands/restore.js";
-import { snapshotsCommand } from "./commands/snapshots.js";
-import { statsCommand } from "./commands/stats.js";
-import { tagCommand } from "./commands/tag.js";
-import { unlockCommand } from "./commands/unlock.js";
 import { type CliIo, processIo } from "./io.js";
 
-export const VERSION = "0.1.0";
-
-const versionCommand: Command = {
-  name: "version",
-  summary: "Print version information",
-  usage: "version",
-  options: {},
-  async run(ctx) {
-    if (ctx.json)
-      ctx.printJSON({ message_type: "version", version: VERSION, node_version: process.version });
-    else
-      ctx.print(
-        `restic-ts ${VERSION} on Node.js ${process.version} ${process.platform}/${process.arch}`,
-      );
-    return 0;
-  },
+/**
+ * Every command, loaded on demand: a command's module (and what it imports: ssh2, workers,
+ * containers…) is only loaded when that command runs, keeping start-up short.
+ */
+const COMMAND_MODULES: Readonly<Record<string, () => Promise<Command>>> = {
+  init: async () => (await import("./commands/init.js")).initCommand,
+  backup: async () => (await import("./commands/backup.js")).backupCommand,
+  key: async () => (await import("./commands/key.js")).keyCommand,
+  cat: async () => (await import("./commands/cat.js")).catCommand,
+  list: async () => (await import("./commands/list.js")).listCommand,
+  snapshots: async () => (await import("./commands/snapshots.js")).snapshotsCommand,
+  ls: async () => (await import("./commands/ls.js")).lsCommand,
+  restore: async () => (await import("./commands/restore.js")).restoreCommand,
+  dump: async () => (await import("./commands/dump.js")).dumpCommand,
+  find: async () => (await import("./commands/find.js")).findCommand,
+  diff: async () => (await import("./commands/diff.js")).diffCommand,
+  unlock: async () => (await import("./commands/unlock.js")).unlockCommand,
+  check: async () => (await import("./commands/check.js")).checkCommand,
+  forget: async () => (await import("./commands/forget.js")).forgetCommand,
+  prune: async () => (await import("./commands/prune.js")).pruneCommand,
+  "rebuild-index": async () => (await import("./commands/rebuild-index.js")).rebuildIndexCommand,
+  stats: async () => (await import("./commands/stats.js")).statsCommand,
+  copy: async () => (await import("./commands/copy.js")).copyCommand,
+  tag: async () => (await import("./commands/tag.js")).tagCommand,
+  container: async () => (await import("./commands/container.js")).containerCommand,
+  demo: async () => (await import("./commands/demo.js")).demoCommand,
+  version: async () => (await import("./commands/version.js")).versionCommand,
 };
 
-export const COMMANDS: readonly Command[] = [
-  initCommand,
-  backupCommand,
-  keyCommand,
-  catCommand,
-  listCommand,
-  snapshotsCommand,
-  lsCommand,
-  restoreCommand,
-  dumpCommand,
-  findCommand,
-  diffCommand,
-  unlockCommand,
-  checkCommand,
-  forgetCommand,
-  pruneCommand,
-  rebuildIndexCommand,
-  statsCommand,
-  copyCommand,
-  tagCommand,
-  containerCommand,
-  demoCommand,
-  versionCommand,
-];
+export const COMMAND_NAMES: readonly string[] = Object.keys(COMMAND_MODULES);
 
-function usage(): string {
-  const width = Math.max(...COMMANDS.map((c) => c.name.length));
+async function usage(): Promise<string> {
+  const commands = await Promise.all(COMMAND_NAMES.map((name) => COMMAND_MODULES[name]()));
+  const width = Math.max(...commands.map((c) => c.name.length));
   return [
     "restic-ts: restic-compatible backups in TypeScript",
     "",
     "Usage: restic-ts [global flags] COMMAND [flags] [args]",
     "",
     "Commands:",
-    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     "",
     "Global flags:",
     "  -r, --repo REPO              repository (or RESTIC_REPOSITORY); e.g. /srv/repo, file:///srv/repo?password=PW",
@@ -101,32 +68,27 @@ function usage(): string {
   ].join("\n");
 }
 
-function allOptions(): OptionSpec {
-  const merged: OptionSpec = { ...GLOBAL_OPTIONS };
-  for (const c of COMMANDS) Object.assign(merged, c.options);
-  return merged;
-}
-
 /** Run the CLI with `argv` (without node and script); resolves to the exit code. */
 export async function run(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
   try {
-    // First pass: find the command among flags of any command, so `-r X init` and `init -r X` both work.
+    // First pass: find the command after the global flags (`-r X init`; `init -r X` works too).
     const probe = parseArgs({
       args: [...argv],
-      options: allOptions(),
+      options: GLOBAL_OPTIONS,
       allowPositionals: true,
       strict: false,
     });
     const name = probe.positionals[0];
     if (name === undefined || name === "help") {
-      io.write(usage());
+      io.write(await usage());
       return name === undefined && probe.values.help !== true ? EXIT.fatal : EXIT.ok;
     }
-    const command = COMMANDS.find((c) => c.name === name);
-    if (command === undefined) {
-      io.error(`Fatal: unknown command "${name}"\n\n${usage()}`);
+    const load = Object.hasOwn(COMMAND_MODULES, name) ? COMMAND_MODULES[name] : undefined;
+    if (load === undefined) {
+      io.error(`Fatal: unknown command "${name}"\n\n${await usage()}`);
       return EXIT.fatal;
     }
+    const command = await load();
     const parsed = parseArgs({
       args: [...argv],
       options: { ...GLOBAL_OPTIONS, ...command.options },

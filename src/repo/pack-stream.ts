@@ -201,11 +201,10 @@ function checkMac(key: MasterKey, packId: Id, entry: PackEntry, sealed: Uint8Arr
   const iv = sealed.subarray(0, IV_SIZE);
   const tag = poly1305Aes(key, iv, sealed.subarray(IV_SIZE, n - MAC_SIZE));
   if (iv.every((b) => b === 0) || !timingSafeEqual(tag, sealed.subarray(n - MAC_SIZE))) {
-    throw new ResticTsError(
-      "UNAUTHENTICATED",
-      `blob ${blobName(entry)}: ciphertext verification failed`,
-      { id: entry.id, packId },
-    );
+    throw new ResticTsError("UNAUTHENTICATED", "ciphertext verification failed", {
+      id: entry.id,
+      packId,
+    });
   }
 }
 

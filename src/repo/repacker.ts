@@ -28,6 +28,9 @@ import {
 } from "./pack-stream.js";
 import type { Repository } from "./repository.js";
 
+/** Room beyond the target size: restic's largest chunk (8 MiB) and the header. */
+const PACK_SLACK = 8 * 1024 * 1024 + 64 * 1024;
+
 /** The pack being filled for one blob type; its buffer is kept and reused for the next pack. */
 class OpenPack {
   buf: Uint8Array = new Uint8Array(0);
@@ -36,10 +39,13 @@ class OpenPack {
 
   constructor(private readonly target: number) {}
 
-  /** Room for `n` bytes: grows by doubling (at first straight to the target pack size). */
+  /**
+   * Room for `n` bytes. The first allocation holds a full pack plus one largest chunk (pages
+   * are only touched as they are filled); beyond that it doubles.
+   */
   ensure(n: number): void {
     if (this.buf.length >= n) return;
-    let cap = Math.max(this.buf.length * 2, Math.min(this.target + 1024 * 1024, 2 * n));
+    let cap = Math.max(this.buf.length * 2, this.target + PACK_SLACK);
     while (cap < n) cap *= 2;
     const b = Buffer.allocUnsafeSlow(cap);
     const bigger = new Uint8Array(b.buffer, b.byteOffset, cap);

@@ -50,10 +50,12 @@ export interface RestoreOptions {
   readonly sparse?: boolean;
   /** Read restored files back and check them against their blob IDs. */
   readonly verify?: boolean;
-  /** Pack ranges processed at once (default 4). */
+  /** Pack ranges processed at once (default 2 for a local repository, else 4). */
   readonly concurrency?: number;
-  /** Largest pack range read at once (default 8 MiB). */
+  /** Largest pack range read at once (default 4 MiB). */
   readonly maxSegment?: number;
+  /** Worker threads for decompressing large blobs (see restore/files.ts; 0 = none). */
+  readonly decodeWorkers?: number;
   /**
    * A problem with one node (it is skipped, the restore goes on). Throw to abort. Default:
    * throw. HOSTILE_PATH problems always abort, before anything is written.
@@ -322,6 +324,7 @@ export async function restoreTree(
     sparse: opts.sparse,
     concurrency: opts.concurrency,
     maxSegment: opts.maxSegment,
+    decodeWorkers: opts.decodeWorkers,
     onBytes: (n) => {
       progress.bytesDone += n;
     },

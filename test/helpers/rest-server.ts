@@ -4,6 +4,7 @@
 // stop() ends the process and removes the directory.
 
 import { type ChildProcess, spawn } from "node:child_process";
+import { rmSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import http from "node:http";
 import os from "node:os";
@@ -33,8 +34,11 @@ export interface RestServerOptions {
 }
 
 const live = new Set<ChildProcess>();
+/** Temp directories of servers not yet stopped, removed if the process exits first. */
+const liveDirs = new Set<string>();
 process.once("exit", () => {
   for (const c of live) c.kill("SIGKILL");
+  for (const d of liveDirs) rmSync(d, { recursive: true, force: true });
 });
 
 async function waitForHttp(port: number, child: ChildProcess, ms: number): Promise<void> {
@@ -62,6 +66,7 @@ async function waitForHttp(port: number, child: ChildProcess, ms: number): Promi
 
 export async function startRestServer(opts: RestServerOptions = {}): Promise<RestServer> {
   const dir = await mkdtemp(path.join(os.tmpdir(), "restic-ts-rest-"));
+  liveDirs.add(dir);
   let lastError: unknown;
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = await freePort();
@@ -113,9 +118,11 @@ export async function startRestServer(opts: RestServerOptions = {}): Promise<Res
           clearTimeout(timer);
         }
         await rm(dir, { recursive: true, force: true });
+        liveDirs.delete(dir);
       },
     };
   }
   await rm(dir, { recursive: true, force: true });
+  liveDirs.delete(dir);
   throw lastError;
 }

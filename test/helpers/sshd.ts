@@ -9,6 +9,7 @@
 
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { timingSafeEqual } from "node:crypto";
+import { rmSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import net from "node:net";
 import os from "node:os";
@@ -56,8 +57,11 @@ export interface SshdOptions {
 
 /** Servers still running, killed if the test process exits without stopping them. */
 const live = new Set<ChildProcess>();
+/** Temp directories of servers not yet stopped, removed if the process exits first. */
+const liveDirs = new Set<string>();
 process.once("exit", () => {
   for (const c of live) c.kill("SIGKILL");
+  for (const d of liveDirs) rmSync(d, { recursive: true, force: true });
 });
 
 /** A port that was free a moment ago on 127.0.0.1. */
@@ -145,6 +149,7 @@ export async function startSshd(opts: SshdOptions = {}): Promise<SshdServer> {
   // Debian package only creates when systemd starts the service.
   if (process.getuid?.() === 0) await mkdir("/run/sshd", { recursive: true, mode: 0o755 });
   const dir = await mkdtemp(path.join(os.tmpdir(), "restic-ts-sshd-"));
+  liveDirs.add(dir);
   try {
     const hostKey = path.join(dir, "host_ed25519");
     const keyFile = path.join(dir, "id_ed25519");
@@ -163,6 +168,7 @@ export async function startSshd(opts: SshdOptions = {}): Promise<SshdServer> {
     throw lastError;
   } catch (err) {
     await rm(dir, { recursive: true, force: true });
+    liveDirs.delete(dir);
     throw err;
   }
 }
@@ -257,6 +263,7 @@ async function launch(
         clearTimeout(timer);
       }
       await rm(dir, { recursive: true, force: true });
+      liveDirs.delete(dir);
     },
   };
   return server;
@@ -282,6 +289,7 @@ export async function startPasswordSftpServer(
   password = "correct horse battery staple",
 ): Promise<PasswordSftpServer> {
   const dir = await mkdtemp(path.join(os.tmpdir(), "restic-ts-pwsftp-"));
+  liveDirs.add(dir);
   const hostKey = path.join(dir, "host_ed25519");
   const hostPublicKey = await keygen(hostKey);
   const dataDir = path.join(dir, "data");
@@ -353,6 +361,7 @@ export async function startPasswordSftpServer(
       for (const c of clients) c.end();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await rm(dir, { recursive: true, force: true });
+      liveDirs.delete(dir);
     },
   };
 }

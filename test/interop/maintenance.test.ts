@@ -72,6 +72,7 @@ describe.runIf(hasTool("restic"))("maintenance interop with restic", () => {
     ["--keep-within-daily", "7d", "--keep-within-monthly", "1y", "--group-by", "host"],
     ["--keep-last", "1", "--group-by", "tags", "--tag", "daily"],
     ["--keep-tag", "daily,keep", "--keep-within-hourly", "1m2d", "--host", "alpha"],
+    ["--keep-last", "2", "--compact", "--group-by", "paths"],
   ];
 
   it("forget --dry-run prints and decides what restic does (text and JSON)", async () => {

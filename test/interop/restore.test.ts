@@ -20,6 +20,9 @@ import { compareTrees, scanTree } from "../helpers/tree-compare.js";
 import { makeRestoreSourceTree } from "./restore-tree.js";
 
 const PASSWORD = "interop-password";
+/** Extended attributes are compared too (getfattr is required in CI). */
+const XATTRS = hasTool("getfattr");
+const scan = (dir: string) => scanTree(dir, { xattrs: XATTRS });
 
 async function cli(args: string[], env: Record<string, string>) {
   const out: Buffer[] = [];
@@ -101,10 +104,10 @@ describe.runIf(hasTool("restic")).each([1, 2] as const)(
       expect(r.stderr).toBe("");
       expect(r.code).toBe(0);
       restic(["restore", second, "--target", theirs]);
-      const a = scanTree(path.join(theirs, "src"));
-      const b = scanTree(path.join(ours, "src"));
+      const a = scan(path.join(theirs, "src"));
+      const b = scan(path.join(ours, "src"));
       expect(compareTrees(a, b, { atime: true, rootMetadata: true })).toEqual([]);
-      const diffs = compareTrees(scanTree(src), b);
+      const diffs = compareTrees(scan(src), b);
       // restic 0.14 stores a symlink target that is not UTF-8 with U+FFFD for the bad bytes
       expect(diffs).toEqual(['"badlink": link target 74ff2fc3 != 74efbfbd2fefbfbd']);
     });
@@ -114,7 +117,7 @@ describe.runIf(hasTool("restic")).each([1, 2] as const)(
       const theirs = path.join(tmp.dir, "theirs1");
       expect((await cli(["restore", first, "--target", ours], env)).code).toBe(0);
       restic(["restore", first, "--target", theirs]);
-      expect(compareTrees(scanTree(theirs), scanTree(ours), { atime: true })).toEqual([]);
+      expect(compareTrees(scan(theirs), scan(ours), { atime: true })).toEqual([]);
     });
 
     it.each([
@@ -129,7 +132,7 @@ describe.runIf(hasTool("restic")).each([1, 2] as const)(
       const theirs = path.join(tmp.dir, `theirs-${tag}`);
       expect((await cli(["restore", second, "--target", ours, ...flags], env)).code).toBe(0);
       restic(["restore", second, "--target", theirs, ...flags]);
-      expect(compareTrees(scanTree(theirs), scanTree(ours), { atime: true })).toEqual([]);
+      expect(compareTrees(scan(theirs), scan(ours), { atime: true })).toEqual([]);
     });
 
     it("restores a subfolder, and sparse files with holes", async () => {
@@ -139,7 +142,7 @@ describe.runIf(hasTool("restic")).each([1, 2] as const)(
       expect(
         (await cli(["restore", `${second}:src/sub dir`, "--target", sub, "--sparse"], env)).code,
       ).toBe(0);
-      expect(compareTrees(scanTree(path.join(full, "src", "sub dir")), scanTree(sub))).toEqual([]);
+      expect(compareTrees(scan(path.join(full, "src", "sub dir")), scan(sub))).toEqual([]);
       const sparse = path.join(tmp.dir, "sparse");
       const r = await cli(
         ["restore", second, "--target", sparse, "--sparse", "--include", "sparse.img"],

@@ -4,7 +4,6 @@
 // the source location: --from-repo, --from-repository-file or RESTIC_FROM_REPOSITORY(_FILE).
 // Non-exclusive locks on both (the source's skipped with --no-lock).
 
-import { openBackend } from "../../backends/open.js";
 import { parseRepoUrl } from "../../backends/url.js";
 import { ResticTsError } from "../../errors.js";
 import { copySnapshots } from "../../repo/copy.js";
@@ -54,7 +53,7 @@ async function openSource(ctx: CommandContext, flags: FlagValues): Promise<Repos
     password = await promptPassword(ctx.io, "enter password for source repository: ", false);
   }
   const keyHint = (flags["from-key-hint"] as string | undefined) ?? env.RESTIC_FROM_KEY_HINT;
-  return Repository.open(await openBackend(url.location), password, { keyHint });
+  return Repository.open(await ctx.openBackend(url), password, { keyHint });
 }
 
 export const copyCommand: Command = {

@@ -1,6 +1,5 @@
 // `restic-ts init [--repository-version 1|2|latest|stable]`: create a repository.
 
-import { openBackend } from "../../backends/open.js";
 import { ResticTsError } from "../../errors.js";
 import { Repository } from "../../repo/repository.js";
 import type { Command } from "../command.js";
@@ -17,7 +16,7 @@ export const initCommand: Command = {
       prompt: "enter password for new repository: ",
       confirm: true,
     });
-    const repo = await Repository.init(await openBackend(url.location), password, { version });
+    const repo = await Repository.init(await ctx.openBackend(url), password, { version });
     if (ctx.json) {
       ctx.printJSON({ message_type: "initialized", id: repo.config.id, repository: url.display });
       return 0;

@@ -1,10 +1,10 @@
 // check --read-data (restic 0.14 checker.ReadPacks): verify each selected pack once, in full
 // (verify-pack.ts). Packs are handed out to lanes: the main thread, and on a local repository
-// worker threads besides it (read-pool.ts; by default one per core beyond the first), so all
-// cores hash and decrypt. Each lane reads through one reused buffer, so memory stays bounded
-// (lanes × (segment size + the largest blob)).
+// worker threads besides it (read-pool.ts; by default one per idle core beyond the first), so
+// idle cores hash and decrypt too. Each lane reads through one reused buffer, so memory stays
+// bounded (lanes × (segment size + the largest blob)).
 
-import { availableParallelism } from "node:os";
+import { availableParallelism, loadavg } from "node:os";
 import { LocalBackend } from "../../backends/local.js";
 import type { Id } from "../id.js";
 import { ScratchBuffer } from "../pack-stream.js";
@@ -18,13 +18,23 @@ export type { PackProblem, PackToRead } from "./verify-pack.js";
 /** Below this much data to read, the main thread alone verifies (by default). */
 const WORKER_MIN_BYTES = 128 * 1024 * 1024;
 
+/**
+ * Workers beside the main thread: one per core the other processes leave idle (by the load
+ * average), beyond the main thread's, at most 3 — and none for little data. A worker costs
+ * ~0.2 s to start and ~50 MB; on a busy machine it gains nothing (measured: bench/RESULTS.md).
+ */
+function defaultThreads(bytes: number): number {
+  if (bytes < WORKER_MIN_BYTES) return 0;
+  const idle = availableParallelism() - loadavg()[0];
+  return Math.max(0, Math.min(3, Math.floor(idle + 0.5) - 1));
+}
+
 export interface ReadDataOptions {
   /** Packs the main thread verifies at once (default 2: one read overlaps the other's work). */
   readonly concurrency?: number;
   /**
-   * Worker threads beside the main thread for a local repository (default: cores - 1, at
-   * most 3, when there are 128 MiB or more to read, else none). Without a compiled worker
-   * script (a TypeScript runner and no build) there are none.
+   * Worker threads beside the main thread for a local repository (default: defaultThreads).
+   * Without a compiled worker script (a TypeScript runner and no build) there are none.
    */
   readonly threads?: number;
   readonly onPack?: (id: Id) => void;
@@ -46,11 +56,9 @@ export async function readPacks(
   packs: readonly PackToRead[],
   options: ReadDataOptions = {},
 ): Promise<Finding[]> {
-  // a worker costs ~0.2 s of start-up and ~40 MB: worth it only for enough data
   let bytes = 0;
   for (const p of packs) bytes += p.size;
-  const threads =
-    options.threads ?? (bytes >= WORKER_MIN_BYTES ? Math.min(3, availableParallelism() - 1) : 0);
+  const threads = options.threads ?? defaultThreads(bytes);
   const pool =
     repo.backend instanceof LocalBackend && threads > 0 && packs.length > 1
       ? ReadPool.start(repo.backend.root, repo.masterKey, threads)

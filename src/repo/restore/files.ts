@@ -17,6 +17,7 @@ import { sha256, toHex } from "../../crypto/hash.js";
 import { ResticTsError } from "../../errors.js";
 import type { Id } from "../id.js";
 import type { IndexedRepository } from "../indexed.js";
+import { DecodePool, MIN_OFFLOAD } from "./decode-pool.js";
 import { openInPlace } from "./decrypt.js";
 import { BlobDecompressor, rawFrameInPlace } from "./zstd.js";
 
@@ -32,12 +33,18 @@ export interface FileTarget {
 export interface FileRestoreOptions {
   /** Leave holes for blocks of zeros (blobs that are all zero are not written). */
   readonly sparse?: boolean;
-  /** Pack ranges read and processed at once (default 3). */
+  /** Pack ranges read and processed at once (default 2 for a local backend, else 4). */
   readonly concurrency?: number;
   /** Largest range read at once, in bytes (default 4 MiB; one larger blob is read alone). */
   readonly maxSegment?: number;
   /** Decompressed bytes held for writing at once (default 16 MiB; one larger blob alone). */
   readonly outputBudget?: number;
+  /**
+   * Worker threads decompressing large blobs: 0 for none, n > 0 for n. By default
+   * RESTIC_TS_DECODE_WORKERS, else one per core beyond the second (at most 3), and only when
+   * there are 64 MiB of such blobs or more.
+   */
+  readonly decodeWorkers?: number;
   /** Bytes of data written (or skipped as holes) so far. */
   readonly onBytes?: (n: number) => void;
   /** A file is complete (all its content written, closed). */
@@ -49,10 +56,15 @@ export interface FileRestoreOptions {
 /** Gaps up to this size between needed blobs of a pack are read through, not skipped. */
 const MAX_GAP = 256 * 1024;
 const DEFAULT_SEGMENT = 4 * 1024 * 1024;
-/** Ranges in flight: enough to overlap reading with decoding, few enough to stay small. */
-const DEFAULT_CONCURRENCY = 3;
+/**
+ * Ranges in flight for a remote backend: enough to hide the latency. A local one needs only
+ * two (one read while one is decoded), which keeps the peak RSS lower.
+ */
+const DEFAULT_CONCURRENCY = 4;
 /** Decompressed bytes waiting to be written, at most. */
 const DEFAULT_OUTPUT_BUDGET = 16 * 1024 * 1024;
+/** Bytes of large compressed blobs that make starting decode workers worthwhile. */
+const OFFLOAD_THRESHOLD = 64 * 1024 * 1024;
 /** Blobs being written at once. */
 const MAX_WRITING = 64;
 /** Files open for writing at once. */
@@ -184,16 +196,25 @@ function packReader(repo: IndexedRepository): PackReader {
   };
 }
 
+/** Memory of our own (not Node's shared pool); shared with worker threads when asked. */
+function allocate(n: number, shared: boolean): Uint8Array {
+  if (shared) return new Uint8Array(new SharedArrayBuffer(n));
+  const raw = Buffer.allocUnsafeSlow(n);
+  return new Uint8Array(raw.buffer, raw.byteOffset, n);
+}
+
 /** Buffers of one standard size, reused. */
 class BufferPool {
   private readonly free: Uint8Array[] = [];
-  constructor(private readonly size: number) {}
+  constructor(
+    private readonly size: number,
+    private readonly shared: boolean,
+  ) {}
   acquire(n: number): Uint8Array {
-    if (n > this.size) return new Uint8Array(n);
+    if (n > this.size) return allocate(n, this.shared);
     const b = this.free.pop();
     if (b !== undefined) return b;
-    const raw = Buffer.allocUnsafeSlow(this.size);
-    return new Uint8Array(raw.buffer, raw.byteOffset, this.size);
+    return allocate(this.size, this.shared);
   }
   release(b: Uint8Array): void {
     if (b.length === this.size) this.free.push(b);
@@ -227,6 +248,7 @@ class OutputArenas {
   constructor(
     private readonly size: number,
     private readonly max: number,
+    private readonly shared: boolean,
   ) {}
 
   async acquire(n: number): Promise<Carved> {
@@ -247,8 +269,7 @@ class OutputArenas {
       let next = this.free.pop();
       if (next === undefined && this.created < this.max) {
         this.created++;
-        const raw = Buffer.allocUnsafeSlow(Math.max(this.size, n));
-        next = { buf: new Uint8Array(raw.buffer, raw.byteOffset, raw.length), used: 0, refs: 0 };
+        next = { buf: allocate(Math.max(this.size, n), this.shared), used: 0, refs: 0 };
       }
       if (next === undefined) {
         await new Promise<void>((resolve) => this.waiting.push(resolve));
@@ -476,8 +497,24 @@ export async function restoreFileContents(
   packs.clear();
 
   const reader = packReader(repo);
+  // large compressed blobs are decoded on worker threads too when there are enough of them
+  let offload = 0;
+  for (const sg of segments) {
+    for (const b of sg.blobs) {
+      if ((b.uncompressedLength ?? 0) >= MIN_OFFLOAD) offload += b.uncompressedLength ?? 0;
+    }
+  }
+  const asked = opts.decodeWorkers;
+  const workers =
+    (asked !== undefined && asked > 0) || (asked === undefined && offload >= OFFLOAD_THRESHOLD)
+      ? await DecodePool.create(asked)
+      : undefined;
+  const shared = workers !== undefined;
   // one buffer size fits every range (a blob larger than maxSegment is read alone)
-  const pool = new BufferPool(segments.reduce((m, sg) => Math.max(m, sg.end - sg.start), 0));
+  const pool = new BufferPool(
+    segments.reduce((m, sg) => Math.max(m, sg.end - sg.start), 0),
+    shared,
+  );
   let largest = 0;
   for (const sg of segments)
     for (const b of sg.blobs) largest = Math.max(largest, b.uncompressedLength ?? 0);
@@ -486,6 +523,7 @@ export async function restoreFileContents(
   const outputs = new OutputArenas(
     arenaSize,
     Math.min(4, Math.max(2, Math.floor(outputBudget / arenaSize))),
+    shared,
   );
   const fds = new FdCache(MAX_OPEN_FILES);
   const decompressor = await BlobDecompressor.create();
@@ -613,6 +651,17 @@ export async function restoreFileContents(
       verifyId(b, stored);
       return { writes: writeAll(b, stored) };
     }
+    if (workers !== undefined && len >= MIN_OFFLOAD && !workers.busy) {
+      const carved = await outputs.acquire(len);
+      const done = workers
+        .decode(raw, carved.bytes, b.id)
+        .then(
+          () => writeAll(b, carved.bytes),
+          (err) => retryBlob(b, err),
+        )
+        .finally(() => outputs.release(carved));
+      return { writes: done };
+    }
     const out = await outputs.acquire(len);
     try {
       await decompressor.decompressInto(raw, len, out.bytes);
@@ -668,7 +717,8 @@ export async function restoreFileContents(
     }
   };
 
-  const concurrency = Math.max(1, opts.concurrency ?? DEFAULT_CONCURRENCY);
+  const local = repo.repo.backend instanceof LocalBackend;
+  const concurrency = Math.max(1, opts.concurrency ?? (local ? 2 : DEFAULT_CONCURRENCY));
   let next = 0;
   let abort: unknown;
   const worker = async () => {
@@ -685,6 +735,7 @@ export async function restoreFileContents(
     await Promise.all(Array.from({ length: Math.min(concurrency, segments.length) }, worker));
   } finally {
     decompressor.dispose();
+    await workers?.close();
     await fds.closeAll(states);
   }
   if (abort !== undefined) throw abort;

@@ -173,7 +173,10 @@ class PerlOps implements MetadataOps {
       const [kind, seqText, errnoText] = line.split(" ");
       const seq = Number(seqText);
       if (kind === "S") {
-        for (const k of this.tags.keys()) if (k < seq) this.tags.delete(k);
+        for (const k of this.tags.keys()) {
+          if (k >= seq) break; // keys are in sequence order
+          this.tags.delete(k);
+        }
         this.waiters.get(seq)?.();
         this.waiters.delete(seq);
       } else if (kind === "E") {
@@ -200,6 +203,8 @@ class PerlOps implements MetadataOps {
     const seq = this.seq++;
     this.tags.set(seq, [OP_NAMES[op] ?? op, location]);
     this.pending += `${op} ${seq} ${fields}\n`;
+    // a marker now and then lets the helper confirm what ran, so `tags` stays small
+    if (seq % 4096 === 4095) this.pending += `S ${this.seq++}\n`;
     if (this.pending.length >= 64 * 1024) await this.write();
   }
 
@@ -208,9 +213,15 @@ class PerlOps implements MetadataOps {
     this.pending = "";
     if (data === "" || this.dead) return;
     if (!this.child.stdin.write(data, "latin1")) {
-      await Promise.race([once(this.child.stdin, "drain"), once(this.child, "exit")]).catch(
-        () => {},
-      );
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          this.child.stdin.off("drain", done);
+          this.child.off("exit", done);
+          resolve();
+        };
+        this.child.stdin.once("drain", done);
+        this.child.once("exit", done);
+      });
     }
   }
 

@@ -357,3 +357,56 @@ describe("restoreTree", () => {
     expect(sn.snapshot.tree).toBe(root as Id);
   });
 });
+
+describe("decoding on worker threads", () => {
+  it("restores large compressed blobs through the decode pool", async () => {
+    const tmp = await tempDir("restic-ts-pool-");
+    try {
+      const c = await craftRepo(2);
+      const text = Buffer.from("compressible line of text\n".repeat(40_000)); // ~1 MiB
+      const ids: Id[] = [];
+      for (let i = 0; i < 6; i++) {
+        ids.push(await c.data(Buffer.concat([text, Buffer.from(`blob ${i}`)]), { compress: true }));
+      }
+      const root = await c.tree([fileNode("big", ids, (text.length + 6) * 6)]);
+      const ir = await c.commit(root);
+      const target = path.join(tmp.dir, "t");
+      const res = await restoreTree(ir, root, { target, decodeWorkers: 1, verify: true });
+      expect(res.errors).toBe(0);
+      expect(res.verified).toBe(1);
+      const want = Buffer.concat(
+        ids.map((_, i) => Buffer.concat([text, Buffer.from(`blob ${i}`)])),
+      );
+      expect(fs.readFileSync(path.join(target, "big")).equals(want)).toBe(true);
+    } finally {
+      await tmp.cleanup();
+    }
+  });
+
+  it("rejects a frame that does not match its ID", async () => {
+    const { DecodePool } = await import("../../../src/repo/restore/decode-pool.js");
+    const { compress } = await import("../../../src/repo/compression.js");
+    const pool = await DecodePool.create(1);
+    expect(pool).toBeDefined();
+    if (!pool) return;
+    try {
+      const plain = Buffer.from("x".repeat(200_000));
+      const frame = await compress(plain, "auto");
+      const seg = new Uint8Array(new SharedArrayBuffer(frame.length));
+      seg.set(frame);
+      const out = new Uint8Array(new SharedArrayBuffer(plain.length));
+      const { sha256, toHex } = await import("../../../src/crypto/hash.js");
+      await pool.decode(seg, out, toHex(sha256(plain)));
+      expect(Buffer.from(out).equals(plain)).toBe(true);
+      await expect(pool.decode(seg, out, "00".repeat(32))).rejects.toMatchObject({
+        code: "CORRUPT",
+      });
+      const short = new Uint8Array(new SharedArrayBuffer(10));
+      await expect(pool.decode(seg, short, "00".repeat(32))).rejects.toMatchObject({
+        code: "CORRUPT",
+      });
+    } finally {
+      await pool.close();
+    }
+  });
+});
