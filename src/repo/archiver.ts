@@ -10,8 +10,6 @@ export {
 } from "./archiver/archiver.js";
 export {
   CACHEDIR_TAG,
-  matchList,
-  parsePatterns,
   parseSize,
   readPatternFiles,
 } from "./archiver/excludes.js";

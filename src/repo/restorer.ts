@@ -29,7 +29,7 @@ import type { Id } from "./id.js";
 import type { IndexedRepository } from "./indexed.js";
 import { type Node, posixPermissionsFromFileMode, validateNodeName } from "./node.js";
 import { createRestoreFile, type FileTarget, restoreFileContents } from "./restore/files.js";
-import type { SelectFilter } from "./restore/filter.js";
+import type { SelectFilter } from "./filter.js";
 import {
   type MetadataOps,
   openMetadataOps,
@@ -44,7 +44,7 @@ export interface RestoreOptions {
   readonly target: string;
   /** Restore only this directory of the snapshot (restic's `SNAPSHOT:subfolder`). */
   readonly subfolder?: string;
-  /** Which nodes to restore (see restore/filter.ts restoreFilter); all when undefined. */
+  /** Which nodes to restore (see filter.ts restoreFilter); all when undefined. */
   readonly filter?: SelectFilter;
   /** Leave holes for all-zero blobs. */
   readonly sparse?: boolean;

@@ -11,7 +11,7 @@ import { normalizeGoTime, parseGoTime } from "../../repo/gotime.js";
 import type { Id } from "../../repo/id.js";
 import type { IndexedRepository } from "../../repo/indexed.js";
 import { fileModeString, type Node } from "../../repo/node.js";
-import { childMatchPattern, matchPattern } from "../../repo/restore/filter.js";
+import { childMatchPattern, matchPattern } from "../../repo/filter.js";
 import { findSnapshot, listSnapshots, type SnapshotEntry } from "../../repo/snapshots.js";
 import { walkTree } from "../../repo/walk.js";
 import type { Command, CommandContext } from "../command.js";

@@ -5,7 +5,7 @@
 // terminal and JSON status/summary lines with --json.
 
 import { ResticTsError } from "../../errors.js";
-import { restoreFilter } from "../../repo/restore/filter.js";
+import { restoreFilter } from "../../repo/filter.js";
 import { newRestoreProgress, restoreTree } from "../../repo/restorer.js";
 import { findSnapshot } from "../../repo/snapshots.js";
 import { splitSnapshotRef } from "../../repo/walk.js";

@@ -4,13 +4,8 @@
 
 import { type BigIntStats, lstatSync } from "node:fs";
 import path from "node:path";
-import {
-  CACHEDIR_TAG,
-  excludeIfPresent,
-  matchList,
-  parsePatterns,
-  readPatternFiles,
-} from "./excludes.js";
+import { checkedPatterns, matchList } from "../filter.js";
+import { CACHEDIR_TAG, excludeIfPresent, readPatternFiles } from "./excludes.js";
 
 export interface SelectOptions {
   /** `--exclude` patterns (recorded in the snapshot). */
@@ -47,16 +42,16 @@ export function makeSelector(
   const byName: ((p: string) => boolean)[] = []; // each returns true to reject
   const iex = [...(opts.iexclude ?? []), ...readPatternFiles(opts.iexcludeFiles ?? [])];
   if (iex.length > 0) {
-    const pats = parsePatterns(
+    const pats = checkedPatterns(
       iex.map((p) => p.toLowerCase()),
       "--iexclude",
     );
-    byName.push((p) => matchList(pats, p.toLowerCase()));
+    byName.push((p) => matchList(pats, p.toLowerCase()).matched);
   }
   const ex = [...(opts.exclude ?? []), ...readPatternFiles(opts.excludeFiles ?? [])];
   if (ex.length > 0) {
-    const pats = parsePatterns(ex, "--exclude");
-    byName.push((p) => matchList(pats, p));
+    const pats = checkedPatterns(ex, "--exclude");
+    byName.push((p) => matchList(pats, p).matched);
   }
   const tags = [...(opts.excludeIfPresent ?? [])];
   if (opts.excludeCaches) tags.push(CACHEDIR_TAG);

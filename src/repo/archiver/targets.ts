@@ -9,7 +9,7 @@ import { readdirSync } from "node:fs";
 import path from "node:path";
 import { ResticTsError } from "../../errors.js";
 import { bytesToGoString, goStringToBytes } from "../gostring.js";
-import { goClean } from "./excludes.js";
+import { goPathClean } from "../walk.js";
 
 export interface VTree {
   /** Children by name. */
@@ -25,7 +25,7 @@ export interface VTree {
 function components(p: string, includeRelative: boolean): string[] {
   let q = p;
   if (!q.startsWith("/") && !includeRelative) q = `/${q}`;
-  q = goClean(q);
+  q = goPathClean(q);
   const out: string[] = [];
   for (;;) {
     const dir = path.posix.dirname(q);
@@ -39,7 +39,8 @@ function components(p: string, includeRelative: boolean): string[] {
 function rootDirectory(target: string): string {
   if (target.startsWith("/")) return "/";
   let rel = ".";
-  for (const c of components(goClean(target), true)) if (c === "..") rel = path.posix.join(rel, c);
+  for (const c of components(goPathClean(target), true))
+    if (c === "..") rel = path.posix.join(rel, c);
   return rel;
 }
 
@@ -58,7 +59,7 @@ function readNames(dir: string, cwd: string): string[] {
 export function resolveTargets(targets: readonly string[], cwd: string): string[] {
   const out: string[] = [];
   for (let t of targets) {
-    t = goClean(t);
+    t = goPathClean(t);
     if (components(t, false).length > 0) {
       out.push(t);
       continue;
@@ -136,7 +137,7 @@ export function buildTargetTree(targets: readonly string[], cwd: string): VTree 
   const tree: VTree = { nodes: new Map() };
   const seen = new Set<string>();
   for (let t of targets) {
-    t = goClean(t);
+    t = goPathClean(t);
     if (seen.has(t)) continue;
     seen.add(t);
     add(tree, t);

@@ -5,16 +5,15 @@ import {
   CACHEDIR_TAG,
   excludeIfPresent,
   expandEnv,
-  globToRegExp,
-  goClean,
-  matchList,
-  parsePatterns,
   parseSize,
 } from "../../../src/repo/archiver/excludes.js";
 import { buildTargetTree, resolveTargets } from "../../../src/repo/archiver/targets.js";
+import { checkedPatterns, matchList } from "../../../src/repo/filter.js";
+import { goPathClean } from "../../../src/repo/walk.js";
 import { tempDir } from "../../helpers/tmp.js";
 
-const m = (patterns: string[], p: string) => matchList(parsePatterns(patterns), p);
+const m = (patterns: string[], p: string) =>
+  matchList(checkedPatterns(patterns, "--exclude"), p).matched;
 
 describe("restic exclude patterns", () => {
   it("match relative patterns at any depth and anchored ones at the root", () => {
@@ -43,14 +42,14 @@ describe("restic exclude patterns", () => {
     expect(m(["*.log", "!keep.log"], "/var/drop.log")).toBe(true);
   });
   it("refuses malformed patterns", () => {
-    expect(() => parsePatterns(["ok", "bad[", "also\\"])).toThrow(/bad\[\nalso/);
-    expect(() => globToRegExp("[]")).toThrow();
+    expect(() => checkedPatterns(["ok", "bad[", "also\\"], "--exclude")).toThrow(/bad\[\nalso/);
+    expect(() => checkedPatterns(["[]"], "--exclude")).toThrow(/--exclude: invalid pattern/);
   });
   it("cleans paths like Go", () => {
-    expect(goClean("a//b/./c/..")).toBe("a/b");
-    expect(goClean("/../x/")).toBe("/x");
-    expect(goClean("")).toBe(".");
-    expect(goClean("../a")).toBe("../a");
+    expect(goPathClean("a//b/./c/..")).toBe("a/b");
+    expect(goPathClean("/../x/")).toBe("/x");
+    expect(goPathClean("")).toBe(".");
+    expect(goPathClean("../a")).toBe("../a");
   });
   it("parses sizes and expands variables", () => {
     expect(parseSize("10")).toBe(10);

@@ -238,9 +238,11 @@ describe("maintenance commands", () => {
   });
 
   it("check --json: one object per finding and a summary; exit 1 on errors", async () => {
-    const { dir } = await fresh();
-    const packs = await readdirIds(dir, "data");
-    await rm(path.join(dir, "data", packs[0].slice(0, 2), packs[0]));
+    const { dir, repo } = await fresh();
+    // a pack of data blobs (a tree pack would also leave trees missing)
+    const entries = [...(await repo.loadIndex()).index.entries()];
+    const dataPack = entries.find((e) => e.type === "data")?.packId as Id;
+    await rm(path.join(dir, "data", dataPack.slice(0, 2), dataPack));
     const out = await cli(["-r", dir, "--json", "check"], env);
     expect(out.code).toBe(1);
     const lines = out.stdout
@@ -250,7 +252,7 @@ describe("maintenance commands", () => {
     expect(lines[0]).toMatchObject({
       message_type: "error",
       kind: "pack-missing",
-      pack_id: packs[0],
+      pack_id: dataPack,
     });
     expect(lines.at(-1)).toMatchObject({ message_type: "summary", num_errors: 1, snapshots: 4 });
     const subset = await cli(["-r", dir, "check", "--read-data-subset", "0/3"], env);

@@ -3,7 +3,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Id } from "../../../src/repo/id.js";
-import { restoreFilter } from "../../../src/repo/restore/filter.js";
+import { restoreFilter } from "../../../src/repo/filter.js";
 import { openMetadataOps } from "../../../src/repo/restore/fsops.js";
 import { newRestoreProgress, restoreTree } from "../../../src/repo/restorer.js";
 import { findSnapshot } from "../../../src/repo/snapshots.js";

@@ -5,9 +5,9 @@
 // the root, any other may match at any depth, and a leading "!" negates (re-includes). Matching
 // is done on the bytes of Go strings (names that are not UTF-8 included), as Go does.
 
-import { ResticTsError } from "../../errors.js";
-import { decodeRune, goStringToBytes } from "../gostring.js";
-import { goPathClean } from "../walk.js";
+import { ResticTsError } from "../errors.js";
+import { decodeRune, goStringToBytes } from "./gostring.js";
+import { goPathClean } from "./walk.js";
 
 const SLASH = 0x2f;
 const BACKSLASH = 0x5c;
@@ -206,6 +206,21 @@ export function parsePatterns(patterns: readonly string[]): Pattern[] {
   return patterns.filter((p) => p !== "").map(parsePattern);
 }
 
+/** Parse patterns given with `flag`, refusing invalid ones with INVALID_ARGUMENT naming them. */
+export function checkedPatterns(patterns: readonly string[], flag: string): Pattern[] {
+  const bad = invalidPatterns(patterns);
+  if (bad.length > 0) {
+    throw new ResticTsError(
+      "INVALID_ARGUMENT",
+      `${flag}: invalid pattern(s) provided:\n${bad.join("\n")}`,
+      {
+        patterns: bad,
+      },
+    );
+  }
+  return parsePatterns(patterns);
+}
+
 /** Patterns Go cannot parse (restic's ValidatePatterns); empty when all are valid. */
 export function invalidPatterns(patterns: readonly string[]): string[] {
   const bad: string[] = [];
@@ -380,14 +395,7 @@ export function restoreFilter(opts: FilterOptions): SelectFilter | undefined {
     ["--include", inc],
     ["--iinclude", iinc],
   ] as const) {
-    const bad = invalidPatterns(list);
-    if (bad.length > 0) {
-      throw new ResticTsError(
-        "INVALID_ARGUMENT",
-        `${flag}: invalid pattern(s) provided:\n${bad.join("\n")}`,
-        { patterns: bad },
-      );
-    }
+    checkedPatterns(list, flag);
   }
   const hasEx = ex.length > 0 || iex.length > 0;
   const hasInc = inc.length > 0 || iinc.length > 0;

@@ -9,7 +9,7 @@ import {
   matchPattern,
   parsePatterns,
   restoreFilter,
-} from "../../../src/repo/restore/filter.js";
+} from "../../../src/repo/filter.js";
 
 interface Vectors {
   match: { P: string; N: string; M: boolean; E: boolean }[];
