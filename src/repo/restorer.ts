@@ -24,12 +24,12 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { sha256, toHex } from "../crypto/hash.js";
 import { isResticTsError, ResticTsError } from "../errors.js";
+import type { SelectFilter } from "./filter.js";
 import { goQuote, goStringToBytes } from "./gostring.js";
 import type { Id } from "./id.js";
 import type { IndexedRepository } from "./indexed.js";
 import { type Node, posixPermissionsFromFileMode, validateNodeName } from "./node.js";
 import { createRestoreFile, type FileTarget, restoreFileContents } from "./restore/files.js";
-import type { SelectFilter } from "./filter.js";
 import {
   type MetadataOps,
   openMetadataOps,

@@ -6,12 +6,12 @@
 // match are remembered and not walked again in later snapshots, as restic does.
 
 import { ResticTsError } from "../../errors.js";
+import { childMatchPattern, matchPattern } from "../../repo/filter.js";
 import { goJsonString } from "../../repo/gostring.js";
 import { normalizeGoTime, parseGoTime } from "../../repo/gotime.js";
 import type { Id } from "../../repo/id.js";
 import type { IndexedRepository } from "../../repo/indexed.js";
 import { fileModeString, type Node } from "../../repo/node.js";
-import { childMatchPattern, matchPattern } from "../../repo/filter.js";
 import { findSnapshot, listSnapshots, type SnapshotEntry } from "../../repo/snapshots.js";
 import { walkTree } from "../../repo/walk.js";
 import type { Command, CommandContext } from "../command.js";

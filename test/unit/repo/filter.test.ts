@@ -1,6 +1,5 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { bytesToGoString } from "../../../src/repo/gostring.js";
 import {
   childMatchPattern,
   goFilepathMatch,
@@ -10,6 +9,7 @@ import {
   parsePatterns,
   restoreFilter,
 } from "../../../src/repo/filter.js";
+import { bytesToGoString } from "../../../src/repo/gostring.js";
 
 interface Vectors {
   match: { P: string; N: string; M: boolean; E: boolean }[];
