@@ -1,5 +1,6 @@
 // A repository with its index loaded (restic design.rst "Indexing"): every index file is read
-// into one MasterIndex (index files another index supersedes are skipped), and blobs are loaded
+// into one MasterIndex — superseded ones too, as restic does, so an interrupted prune that wrote
+// new index files but not yet deleted the old ones loses nothing —, and blobs are loaded
 // from packs by the byte range the index gives, authenticated, decompressed (v2 types 2/3,
 // checked against their uncompressed length) and verified against their ID (SHA-256).
 
@@ -42,7 +43,7 @@ export async function loadMasterIndex(repo: Repository): Promise<MasterIndex> {
   const ids = await repo.listIds("index");
   const parsed = await mapLimit(ids, INDEX_LOAD_CONCURRENCY, async (id) => {
     try {
-      return { id, index: parseIndex(await repo.loadUnpacked("index", id)).index };
+      return parseIndex(await repo.loadUnpacked("index", id)).index;
     } catch (err) {
       if (isResticTsError(err)) {
         throw new ResticTsError(
@@ -55,12 +56,8 @@ export async function loadMasterIndex(repo: Repository): Promise<MasterIndex> {
       throw err;
     }
   });
-  const present = new Set(ids);
-  const superseded = new Set<string>();
-  for (const { index } of parsed)
-    for (const s of index.supersedes) if (present.has(s)) superseded.add(s);
   const master = new MasterIndex();
-  for (const { id, index } of parsed) if (!superseded.has(id)) master.addIndex(index);
+  for (const index of parsed) master.addIndex(index);
   return master;
 }
 
