@@ -14,6 +14,11 @@ export interface CliIo {
 }
 
 export function processIo(): CliIo {
+  // `restic-ts ls … | head`: a closed pipe ends the program quietly, as it does for restic.
+  process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code === "EPIPE") process.exit(0);
+    throw err;
+  });
   return {
     env: process.env,
     stdin: process.stdin,
