@@ -11,7 +11,7 @@
 
 import { ResticTsError } from "../errors.js";
 import { goJsonString } from "./gostring.js";
-import { tryParseGoTime } from "./gotime.js";
+import { civilFromDays, daysFromCivil, tryParseGoTime } from "./gotime.js";
 import type { SnapshotEntry } from "./snapshots.js";
 import { compareNames } from "./tree.js";
 
@@ -169,29 +169,6 @@ interface WallTime {
   readonly nanos: number;
   /** Days since 1970-01-01 of the local date. */
   readonly days: number;
-}
-
-function daysFromCivil(y: number, m: number, d: number): number {
-  y -= m <= 2 ? 1 : 0;
-  const era = Math.floor(y / 400);
-  const yoe = y - era * 400;
-  const doy = Math.floor((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5) + d - 1;
-  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
-  return era * 146097 + doe - 719468;
-}
-
-function civilFromDays(z: number): [number, number, number] {
-  z += 719468;
-  const era = Math.floor(z / 146097);
-  const doe = z - era * 146097;
-  const yoe = Math.floor(
-    (doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365,
-  );
-  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
-  const mp = Math.floor((5 * doy + 2) / 153);
-  const d = doy - Math.floor((153 * mp + 2) / 5) + 1;
-  const m = mp < 10 ? mp + 3 : mp - 9;
-  return [yoe + era * 400 + (m <= 2 ? 1 : 0), m, d];
 }
 
 function wallTimeOf(ns: bigint, offsetMinutes: number): WallTime {
