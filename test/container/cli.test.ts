@@ -3,35 +3,13 @@
 
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
-import { PassThrough } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { CliIo } from "../../src/cli/io.js";
-import { run } from "../../src/cli/main.js";
 import { RuncRuntime } from "../../src/container/runc.js";
 import { buildBusyboxRoot, containerTools } from "../helpers/busybox.js";
+import { runCli } from "../helpers/cli.js";
 import { tempDir } from "../helpers/tmp.js";
 
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = "";
-  let stderr = "";
-  const stdin = new PassThrough();
-  stdin.end();
-  const io: CliIo = {
-    env: {},
-    stdin,
-    write: (t) => {
-      stdout += t;
-    },
-    writeBytes: (b) => {
-      stdout += Buffer.from(b).toString();
-    },
-    error: (t) => {
-      stderr += t;
-    },
-  };
-  const code = await run(args, io);
-  return { code, stdout, stderr };
-}
+const cli = (args: string[]) => runCli(args);
 
 describe.runIf(containerTools())("restic-ts container", () => {
   let tmp: { dir: string; cleanup(): Promise<void> };

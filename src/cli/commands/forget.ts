@@ -31,7 +31,7 @@ import {
   stringList,
   verbosity,
 } from "./snapshot-args.js";
-import { formatSnapshotTable, snapshotJsonWithId } from "./snapshot-table.js";
+import { formatSnapshotTable, snapshotJson } from "./snapshot-table.js";
 
 function intFlag(flags: FlagValues, name: string): number {
   const v = flags[name];
@@ -88,7 +88,7 @@ function countersJson(r: KeepReason): string {
 
 function snapshotsJson(list: readonly SnapshotEntry[]): string {
   if (list.length === 0) return "null";
-  return `[${list.map((e) => snapshotJsonWithId(e.id, e.snapshot)).join(",")}]`;
+  return `[${list.map((e) => snapshotJson(e)).join(",")}]`;
 }
 
 function listJson(list: readonly string[] | null): string {

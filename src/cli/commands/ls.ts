@@ -19,7 +19,7 @@ import {
   SNAPSHOT_FILTER_OPTIONS,
   snapshotFilter,
 } from "../read-common.js";
-import { snapshotJson } from "./snapshots.js";
+import { snapshotJson } from "./snapshot-table.js";
 
 /** restic's fs.HasPathPrefix for slash paths: is `p` equal to or below `base`? */
 export function hasPathPrefix(base: string, p: string): boolean {

@@ -7,47 +7,7 @@ import { tryParseGoTime } from "../../repo/gotime.js";
 import type { Id } from "../../repo/id.js";
 import { type Snapshot, serialiseSnapshotText } from "../../repo/snapshot.js";
 import type { SnapshotEntry } from "../../repo/snapshots.js";
-import { formatLocalTime } from "../table.js";
-
-const byteLength = (s: string) => Buffer.byteLength(s, "utf8");
-
-/** internal/ui/table.Table.Write: header, rule, rows (cells may hold "\n"), rule, footer. */
-export function formatGoTable(
-  headers: readonly string[],
-  rows: readonly (readonly string[])[],
-  footer: readonly string[],
-  blankLineBetweenRows = false,
-): string {
-  const widths = headers.map((h) => byteLength(h));
-  for (const row of rows) {
-    row.forEach((cell, i) => {
-      for (const l of cell.split("\n")) widths[i] = Math.max(widths[i], byteLength(l));
-    });
-  }
-  const total = widths.reduce((a, b) => a + b, 0) + (headers.length - 1) * 2;
-  const lines = (cells: readonly string[]): string[] => {
-    const split = cells.map((c) => c.split("\n"));
-    const n = Math.max(1, ...split.map((s) => s.length));
-    const out: string[] = [];
-    for (let i = 0; i < n; i++) {
-      const parts = split.map((s, f) => {
-        const v = s[i] ?? "";
-        return v + " ".repeat(Math.max(0, widths[f] - byteLength(v)));
-      });
-      out.push(parts.join("  ").trimEnd());
-    }
-    return out;
-  };
-  const rule = "-".repeat(total);
-  const out = [...lines(headers), rule];
-  rows.forEach((row, i) => {
-    const l = lines(row);
-    if (blankLineBetweenRows && i > 0) l[0] = `\n${l[0]}`;
-    out.push(...l);
-  });
-  out.push(rule, ...footer);
-  return `${out.join("\n")}\n`;
-}
+import { formatLocalTime, formatTable } from "../table.js";
 
 /** "2006-01-02 15:04:05" in the local zone, as restic shows snapshot times. */
 export function localSnapshotTime(time: string): string {
@@ -91,11 +51,12 @@ export function formatSnapshotTable(
       paths.join("\n"),
     ];
   });
-  return formatGoTable(headers, rows, [`${sorted.length} snapshots`], multiline);
+  return formatTable(headers, rows, [`${sorted.length} snapshots`], multiline);
 }
 
-/** restic's JSON of a snapshot with "id" and "short_id" appended (cmd/restic Snapshot). */
-export function snapshotJsonWithId(id: Id, sn: Snapshot): string {
+/** A snapshot's JSON as restic 0.14 prints it: its own fields (0.14's), then id, short_id. */
+export function snapshotJson(entry: SnapshotEntry, extra = ""): string {
+  const sn: Snapshot = { ...entry.snapshot, programVersion: undefined, summary: undefined };
   const text = serialiseSnapshotText(sn);
-  return `${text.slice(0, -1)},"id":"${id}","short_id":"${id.slice(0, 8)}"}`;
+  return `${text.slice(0, -1)},"id":"${entry.id}","short_id":"${entry.id.slice(0, 8)}"${extra}}`;
 }

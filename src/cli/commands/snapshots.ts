@@ -5,9 +5,6 @@
 
 import { ResticTsError } from "../../errors.js";
 import { goJsonString } from "../../repo/gostring.js";
-import { shortId } from "../../repo/id.js";
-import type { Snapshot } from "../../repo/snapshot.js";
-import { serialiseSnapshotText } from "../../repo/snapshot.js";
 import {
   compareTime,
   findSnapshot,
@@ -16,80 +13,8 @@ import {
   type SnapshotEntry,
 } from "../../repo/snapshots.js";
 import type { Command } from "../command.js";
-import {
-  localTime,
-  SNAPSHOT_FILTER_OPTIONS,
-  snapshotFilter,
-  withReadLock,
-} from "../read-common.js";
-
-/** A snapshot's JSON as restic 0.14 prints it: its own fields (0.14's), then id, short_id. */
-export function snapshotJson(entry: SnapshotEntry, extra = ""): string {
-  const sn: Snapshot = { ...entry.snapshot, programVersion: undefined, summary: undefined };
-  const text = serialiseSnapshotText(sn);
-  return `${text.slice(0, -1)},"id":"${entry.id}","short_id":"${shortId(entry.id)}"${extra}}`;
-}
-
-const byteLength = (s: string) => Buffer.byteLength(s, "utf8");
-
-/** restic's ui/table: cells may hold several lines; widths in bytes (Go's len). */
-export function resticTable(
-  headers: readonly string[],
-  rows: readonly (readonly string[])[],
-  footer: readonly string[],
-  blankBetweenRows = false,
-): string {
-  const widths = headers.map((h) => byteLength(h));
-  for (const row of rows) {
-    row.forEach((cell, i) => {
-      for (const l of cell.split("\n")) widths[i] = Math.max(widths[i], byteLength(l));
-    });
-  }
-  const total = widths.reduce((a, b) => a + b, 0) + (headers.length - 1) * 2;
-  const lines = (cells: readonly string[]): string[] => {
-    const split = cells.map((c) => c.split("\n"));
-    const n = Math.max(1, ...split.map((s) => s.length));
-    const out: string[] = [];
-    for (let i = 0; i < n; i++) {
-      let s = "";
-      split.forEach((ls, col) => {
-        let v = ls[i] ?? "";
-        const pad = widths[col] - byteLength(v);
-        if (pad > 0) v += " ".repeat(pad);
-        s += col > 0 ? `  ${v}` : v;
-      });
-      out.push(s.replace(/ +$/, ""));
-    }
-    return out;
-  };
-  let out = `${lines(headers).join("\n")}\n${"-".repeat(total)}\n`;
-  rows.forEach((row, idx) => {
-    const ls = lines(row);
-    ls.forEach((l, i) => {
-      out += blankBetweenRows && idx > 0 && i === 0 ? `\n${l}\n` : `${l}\n`;
-    });
-  });
-  out += `${"-".repeat(total)}\n`;
-  for (const f of footer) out += `${f}\n`;
-  return out;
-}
-
-/** restic's PrintSnapshots table. */
-export function formatSnapshotTable(list: readonly SnapshotEntry[], compact: boolean): string {
-  const sorted = [...list].sort((a, b) => compareTime(a.snapshot.time, b.snapshot.time));
-  const headers = compact
-    ? ["ID", "Time", "Host", "Tags  "]
-    : ["ID", "Time", "Host      ", "Tags      ", "Paths"];
-  let multiline = false;
-  const rows = sorted.map(({ id, snapshot: sn }) => {
-    const tags = sn.tags ?? [];
-    const paths = sn.paths ?? [];
-    if (paths.length > 1 && !compact) multiline = true;
-    const base = [shortId(id), localTime(sn.time), sn.hostname];
-    return compact ? [...base, tags.join("\n")] : [...base, tags.join(","), paths.join("\n")];
-  });
-  return resticTable(headers, rows, [`${sorted.length} snapshots`], multiline);
-}
+import { SNAPSHOT_FILTER_OPTIONS, snapshotFilter, withReadLock } from "../read-common.js";
+import { formatSnapshotTable, snapshotJson } from "./snapshot-table.js";
 
 /** restic's FilterLastestSnapshots: the newest `n` per (host, sorted paths). */
 export function latestPerHostAndPaths(list: readonly SnapshotEntry[], n: number): SnapshotEntry[] {
@@ -213,9 +138,9 @@ export const snapshotsCommand: Command = {
     let out = "";
     for (const g of groups) {
       if (grouped) out += groupHeader(g.key);
-      out += formatSnapshotTable(g.list, flags.compact === true);
+      out += formatSnapshotTable(g.list, undefined, flags.compact === true);
     }
-    if (groups.length === 0) out = formatSnapshotTable([], flags.compact === true);
+    if (groups.length === 0) out = formatSnapshotTable([], undefined, flags.compact === true);
     ctx.io.write(out);
     return 0;
   },

@@ -1,42 +1,11 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { PassThrough } from "node:stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { CliIo } from "../../../src/cli/io.js";
-import { run } from "../../../src/cli/main.js";
+import { runCli } from "../../helpers/cli.js";
 import { tempDir } from "../../helpers/tmp.js";
 
-interface Captured {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function cli(
-  args: string[],
-  env: Record<string, string> = {},
-  stdinText?: string,
-): Promise<Captured> {
-  let stdout = "";
-  let stderr = "";
-  const stdin = new PassThrough();
-  stdin.end(stdinText ?? "");
-  const io: CliIo = {
-    env,
-    stdin,
-    write: (t) => {
-      stdout += t;
-    },
-    writeBytes: (b) => {
-      stdout += Buffer.from(b).toString("latin1");
-    },
-    error: (t) => {
-      stderr += t;
-    },
-  };
-  const code = await run(args, io);
-  return { code, stdout, stderr };
-}
+const cli = (args: string[], env: Record<string, string> = {}, stdinText?: string) =>
+  runCli(args, env, stdinText);
 
 describe("CLI", () => {
   let tmp: { dir: string; cleanup(): Promise<void> };

@@ -4,42 +4,16 @@
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import path from "node:path";
-import { PassThrough } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LocalBackend } from "../../../src/backends/local.js";
-import type { CliIo } from "../../../src/cli/io.js";
-import { run } from "../../../src/cli/main.js";
 import { Repository } from "../../../src/repo/repository.js";
+import { runCli } from "../../helpers/cli.js";
 import { copyFixture, tempDir } from "../../helpers/tmp.js";
 import { hasTool } from "../../helpers/tools.js";
 
-interface Captured {
-  code: number;
-  stdout: Buffer;
-  stderr: string;
-}
-
-async function cli(args: string[], env: Record<string, string>): Promise<Captured> {
-  const out: Buffer[] = [];
-  let stderr = "";
-  const stdin = new PassThrough();
-  stdin.end("");
-  const io: CliIo & { stdoutIsTTY: boolean } = {
-    env,
-    stdin,
-    stdoutIsTTY: false,
-    write: (t) => {
-      out.push(Buffer.from(t));
-    },
-    writeBytes: (b) => {
-      out.push(Buffer.from(b));
-    },
-    error: (t) => {
-      stderr += t;
-    },
-  };
-  const code = await run(args, io);
-  return { code, stdout: Buffer.concat(out), stderr };
+async function cli(args: string[], env: Record<string, string>) {
+  const r = await runCli(args, env);
+  return { code: r.code, stdout: r.bytes, stderr: r.stderr };
 }
 
 const withRestic = hasTool("restic");

@@ -2,33 +2,12 @@
 
 import * as fs from "node:fs";
 import path from "node:path";
-import { PassThrough } from "node:stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { CliIo } from "../../../src/cli/io.js";
-import { run } from "../../../src/cli/main.js";
+import { runCli } from "../../helpers/cli.js";
 import { tempDir } from "../../helpers/tmp.js";
 import { craftRepo, dirNode, fileNode, node, PASSWORD } from "../restore/craft.js";
 
-async function cli(args: string[], env: Record<string, string>) {
-  let stdout = "";
-  let stderr = "";
-  const stdin = new PassThrough();
-  stdin.end("");
-  const io: CliIo = {
-    env,
-    stdin,
-    write: (t) => {
-      stdout += t;
-    },
-    writeBytes: (b) => {
-      stdout += Buffer.from(b).toString("latin1");
-    },
-    error: (t) => {
-      stderr += t;
-    },
-  };
-  return { code: await run(args, io), stdout, stderr };
-}
+const cli = (args: string[], env: Record<string, string>) => runCli(args, env);
 
 describe("restore of hostile snapshots from the command line", () => {
   let tmp: { dir: string; cleanup(): Promise<void> };

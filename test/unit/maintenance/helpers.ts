@@ -2,40 +2,12 @@
 
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { PassThrough } from "node:stream";
 import { LocalBackend } from "../../../src/backends/local.js";
-import type { CliIo } from "../../../src/cli/io.js";
-import { run } from "../../../src/cli/main.js";
 import { Repository } from "../../../src/repo/repository.js";
+import { runCli } from "../../helpers/cli.js";
 import { copyFixture } from "../../helpers/tmp.js";
 
-export interface Captured {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-export async function cli(args: string[], env: Record<string, string> = {}): Promise<Captured> {
-  let stdout = "";
-  let stderr = "";
-  const stdin = new PassThrough();
-  stdin.end("");
-  const io: CliIo = {
-    env,
-    stdin,
-    write: (t) => {
-      stdout += t;
-    },
-    writeBytes: (b) => {
-      stdout += Buffer.from(b).toString("latin1");
-    },
-    error: (t) => {
-      stderr += t;
-    },
-  };
-  const code = await run(args, io);
-  return { code, stdout, stderr };
-}
+export const cli = (args: string[], env: Record<string, string> = {}) => runCli(args, env);
 
 export interface DamagedManifest {
   password: string;
