@@ -7,6 +7,7 @@
 
 import { ResticTsError } from "../errors.js";
 import { bytesToGoString } from "./gostring.js";
+import { normalizeGoTime } from "./gotime.js";
 
 /** A decoded JSON value (numbers as JS numbers: only for fields we do not interpret). */
 export type JsonValue =
@@ -379,4 +380,14 @@ export function parseUintLiteral(
   const v = BigInt(literal);
   if (v > max) r.fail(`${field}: ${literal} is out of range`);
   return v;
+}
+
+/** A time field as restic's Go structs read it: null keeps `current`, else an RFC 3339 string. */
+export function readTime(r: JsonReader, field: string, current: string): string {
+  if (r.readNull()) return current;
+  if (r.peekKind() !== "string") r.fail(`${field} is not a timestamp string`);
+  const s = r.readString();
+  if (normalizeGoTime(s) === undefined)
+    r.fail(`${field} ${JSON.stringify(s)} is not an RFC 3339 timestamp`);
+  return s;
 }

@@ -15,7 +15,14 @@
 // lone surrogates U+DC80..U+DCFF stand for bytes that are not UTF-8).
 
 import { ResticTsError } from "../errors.js";
-import { compactJson, JsonReader, type JsonValue, matchField, parseUintLiteral } from "./gojson.js";
+import {
+  compactJson,
+  JsonReader,
+  type JsonValue,
+  matchField,
+  parseUintLiteral,
+  readTime,
+} from "./gojson.js";
 import { bytesToGoString, goJsonString, goQuote, goUnquote } from "./gostring.js";
 import { normalizeGoTime, ZERO_TIME } from "./gotime.js";
 import { type Id, isId } from "./id.js";
@@ -290,15 +297,6 @@ function safeNumber(r: JsonReader, v: bigint, field: string): number {
     });
   }
   return Number(v);
-}
-
-function readTime(r: JsonReader, field: string, current: string): string {
-  if (r.readNull()) return current;
-  if (r.peekKind() !== "string") r.fail(`${field} is not a timestamp string`);
-  const s = r.readString();
-  if (normalizeGoTime(s) === undefined)
-    r.fail(`${field} ${JSON.stringify(s)} is not an RFC 3339 timestamp`);
-  return s;
 }
 
 function readId(r: JsonReader, field: string): Id {

@@ -16,6 +16,7 @@ import {
   type JsonValue,
   matchField,
   parseUintLiteral,
+  readTime,
 } from "./gojson.js";
 import { goJsonString } from "./gostring.js";
 import { normalizeGoTime, ZERO_TIME } from "./gotime.js";
@@ -119,15 +120,6 @@ function readStrings(r: JsonReader, field: string): string[] | null {
     out.push(r.readNull() ? "" : readStr(r, field, ""));
   });
   return out;
-}
-
-function readTime(r: JsonReader, field: string, current: string): string {
-  if (r.readNull()) return current;
-  if (r.peekKind() !== "string") r.fail(`${field} is not a timestamp string`);
-  const s = r.readString();
-  if (normalizeGoTime(s) === undefined)
-    r.fail(`${field} ${JSON.stringify(s)} is not an RFC 3339 timestamp`);
-  return s;
 }
 
 function readUint(r: JsonReader, field: string, max: bigint, current: number): number {

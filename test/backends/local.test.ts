@@ -1,4 +1,4 @@
-import { execFile, execFileSync } from "node:child_process";
+import { execFile } from "node:child_process";
 import * as fs from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Handle } from "../../src/backends/backend.js";
 import { DATA_SUBDIRS, REPO_DIRS } from "../../src/backends/layout.js";
 import { LocalBackend } from "../../src/backends/local.js";
+import { hasTool } from "../helpers/tools.js";
 import {
   collect,
   describeBackend,
@@ -231,17 +232,9 @@ describe("LocalBackend on disk", () => {
 
 // --- Interoperability with the real restic -------------------------------------------------
 
-const hasRestic = (() => {
-  try {
-    execFileSync("restic", ["version"], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  }
-})();
-const onCI = process.env.CI === "true";
-/** Runs where restic is installed; on CI a missing restic fails the test instead of skipping. */
-const itRestic = hasRestic || onCI ? it : it.skip;
+/** Runs where restic is installed; on CI (CI=true) a missing restic fails instead of skipping. */
+const hasRestic = hasTool("restic");
+const itRestic = it.runIf(hasRestic);
 
 async function restic(repo: string, ...args: string[]): Promise<string> {
   if (!hasRestic) throw new Error("restic is not on PATH (required when CI=true)");

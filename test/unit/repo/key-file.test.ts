@@ -23,6 +23,7 @@ import {
   parseKeyFile,
   serializeKeyFile,
 } from "../../../src/repo/key-file.js";
+import { hasTool } from "../../helpers/tools.js";
 import { asyncCodeOf, codeOf, loadVectors } from "../crypto/helpers.js";
 
 const FAST = { N: 1024, r: 8, p: 1 };
@@ -274,9 +275,8 @@ describe("createKeyFile / openKeyFile", () => {
 
 // --- against the real restic ---------------------------------------------------------------
 
-const haveRestic = spawnSync("restic", ["version"], { encoding: "utf8" }).status === 0;
-const mustRun = process.env.CI === "true";
-const describeRestic = haveRestic || mustRun ? describe : describe.skip;
+const haveRestic = hasTool("restic");
+const describeRestic = describe.runIf(haveRestic);
 
 describeRestic("with restic 0.14 (interop)", () => {
   const dirs: string[] = [];
