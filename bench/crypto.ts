@@ -1,7 +1,10 @@
 // Throughput of restic-ts's crypto layer (restic's IV || AES-256-CTR || Poly1305-AES format)
 // beside the raw node:crypto AES-256-CTR it is built on, and each Poly1305 implementation.
 //
-//   npm run build && node dist/bench/crypto.js [--quick]
+//   npm run build && node dist/bench/crypto.js [--quick] [--default-malloc]
+//
+// Like the CLI's data commands, the bench tunes glibc's malloc first (src/cli/malloc-tuning.ts)
+// unless --default-malloc is given: fresh pages are very expensive in this VM.
 //
 // Figures are medians of several runs, in MB/s (10^6 bytes of plaintext per second), on one
 // thread. "seal+open" is a full round trip: plaintext bytes / (seal time + open time); its
@@ -9,6 +12,7 @@
 
 import { createCipheriv, randomFillSync } from "node:crypto";
 import { poly1305 as noblePoly1305 } from "@noble/ciphers/_poly1305.js";
+import { tuneMallocForThroughput } from "../src/cli/malloc-tuning.js";
 import {
   activePoly1305,
   availablePoly1305Providers,
@@ -25,6 +29,7 @@ import {
 } from "../src/crypto/index.js";
 
 const quick = process.argv.includes("--quick");
+const mallocTuned = !process.argv.includes("--default-malloc") && tuneMallocForThroughput();
 const MiB = 1024 * 1024;
 const SIZES = [1 * MiB, 16 * MiB];
 const SLICE = 64 * 1024;
@@ -125,6 +130,7 @@ async function loadLibsodiumWasm(): Promise<Poly1305Option | null> {
 async function poly1305Options(): Promise<Poly1305Option[]> {
   const out: Poly1305Option[] = [];
   for (const p of availablePoly1305Providers()) {
+    if (p.name === "openssl") out.push({ name: "OpenSSL via koffi FFI", mac: p.mac });
     if (p.name === "sodium-native") out.push({ name: "sodium-native (N-API)", mac: p.mac });
   }
   const wasm = await loadLibsodiumWasm();
@@ -175,7 +181,8 @@ async function main(): Promise<void> {
     `node ${process.version} ${process.platform}-${process.arch}; seal/open use Poly1305 from ` +
       `${defaultProvider}; medians of ${runsFor(MiB)} (1 MiB) / ${runsFor(16 * MiB)} (16 MiB) ` +
       `runs, fallbacks ${runsFor(MiB, true)} / ${runsFor(16 * MiB, true)}; MB = 10^6 bytes; ` +
-      `GLIBC_TUNABLES=${process.env.GLIBC_TUNABLES ?? "(unset)"}`,
+      `GLIBC_TUNABLES=${process.env.GLIBC_TUNABLES ?? "(unset)"}; malloc tuning ` +
+      (mallocTuned ? "applied" : "not applied"),
   );
   warmUp(key, iv);
 
@@ -211,7 +218,7 @@ async function main(): Promise<void> {
         try {
           return fn();
         } finally {
-          setPoly1305Provider(defaultProvider);
+          setPoly1305Provider("auto");
         }
       };
       fallbackOps.push({ name: `seal:${name}`, fn: withProvider(() => seal(key, data)) });

@@ -18,7 +18,8 @@ export type ErrorCode =
   | "HOSTILE_PATH" // a tree names a path that would escape the target
   | "IO" // an operating-system or network failure
   | "TIMEOUT" // an operation did not finish in the time given
-  | "CANCELLED"; // an operation was cancelled by its caller
+  | "CANCELLED" // an operation was cancelled by its caller
+  | "INTERNAL"; // a library we call failed in a way no input explains (a bug, not bad data)
 
 const PASSWORD_PARAM = /([?&;]password=)[^&#\s"']*/gi;
 const URL_USERINFO = /(\b[a-z][a-z0-9+.-]*:\/\/[^/\s:@"']*:)[^@/\s"']*@/gi;

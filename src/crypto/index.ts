@@ -44,9 +44,11 @@ export {
 export {
   activePoly1305,
   availablePoly1305Providers,
+  type Poly1305Choice,
   type Poly1305Provider,
   type Poly1305ProviderName,
   type Poly1305Stream,
+  poly1305For,
   setPoly1305Provider,
 } from "./poly1305.js";
 export {

@@ -5,13 +5,13 @@
 // A master key is { encrypt (32 bytes), mac.k (16), mac.r (16) }; its JSON form (sealed in a
 // key file's `data`) is {"mac":{"k":"<b64>","r":"<b64>"},"encrypt":"<b64>"}.
 //
-// This is the fast path: AES through node:crypto, Poly1305 from the fastest provider that
-// loaded (poly1305.ts). portable.ts holds the pure-JS path it is cross-tested against.
+// This is the fast path: AES through node:crypto, Poly1305 from the fastest provider for the
+// message's length (poly1305.ts). portable.ts holds the pure-JS path it is cross-tested against.
 
 import { type Cipher, createCipheriv, timingSafeEqual } from "node:crypto";
 import { ResticTsError } from "../errors.js";
 import { fromBase64, toBase64 } from "./base64.js";
-import { activePoly1305, POLY1305_TAG_SIZE } from "./poly1305.js";
+import { POLY1305_TAG_SIZE, poly1305For } from "./poly1305.js";
 import { randomBytes, randomPublicBytes } from "./random.js";
 
 /**
@@ -120,7 +120,7 @@ export function poly1305AesKey(key: MasterKey, nonce: Uint8Array): Uint8Array {
 
 /** Poly1305-AES tag of `msg` under `key` and `nonce` (16 bytes), as in Bernstein's paper. */
 export function poly1305Aes(key: MasterKey, nonce: Uint8Array, msg: Uint8Array): Uint8Array {
-  return activePoly1305().mac(msg, poly1305AesKey(key, nonce));
+  return poly1305For(msg.length).mac(msg, poly1305AesKey(key, nonce));
 }
 
 // --- seal / open ---------------------------------------------------------------------------
@@ -219,7 +219,7 @@ export function sealIntoWithIV(
   if (unsafeOverlap(out, outOffset, outOffset + IV_SIZE, plaintext, 0, n)) {
     throw new ResticTsError("INVALID_ARGUMENT", "seal: output overlaps the plaintext unsafely");
   }
-  const mac = activePoly1305().stream(poly1305AesKey(key, iv));
+  const mac = poly1305For(n).stream(poly1305AesKey(key, iv));
   out.set(iv, outOffset);
   ctrInto(key.encrypt, iv, plaintext, out, outOffset + IV_SIZE, mac);
   mac.finish(out, outOffset + IV_SIZE + n);
@@ -263,10 +263,8 @@ function verify(key: MasterKey, sealed: Uint8Array): void {
   if (len < SEAL_OVERHEAD) throw unauthenticated("too short", len);
   const iv = sealed.subarray(0, IV_SIZE);
   if (isZero(iv)) throw unauthenticated("all-zero IV", len);
-  const expected = activePoly1305().mac(
-    sealed.subarray(IV_SIZE, len - MAC_SIZE),
-    poly1305AesKey(key, iv),
-  );
+  const ciphertext = sealed.subarray(IV_SIZE, len - MAC_SIZE);
+  const expected = poly1305For(ciphertext.length).mac(ciphertext, poly1305AesKey(key, iv));
   if (!timingSafeEqual(expected, sealed.subarray(len - MAC_SIZE))) {
     throw unauthenticated("MAC mismatch", len);
   }

@@ -3,11 +3,18 @@
 // bytes 3, 7, 11, 15 and bottom two bits of bytes 4, 8, 12 cleared) and s = AES-128_k(nonce).
 //
 // Providers, fastest first (bench/RESULTS.md "## crypto" has the figures):
+//   - "openssl":       the Poly1305 of the OpenSSL that Node itself runs on (statically linked
+//                      into official Node builds, libcrypto.so.3 for distribution builds),
+//                      called through the koffi FFI: its AVX2/AVX-512 IFMA code runs at
+//                      ~12 GB/s here. Node's crypto API has no raw Poly1305, hence the FFI.
+//                      The low-level Poly1305_Init/Update/Final when the process exports them
+//                      (official builds), else EVP_MAC "POLY1305" (any OpenSSL 3).
 //   - "sodium-native": libsodium's native poly1305 through N-API (~4 GB/s here);
 //   - "noble":         @noble/ciphers' pure-JS poly1305 (~0.2-0.35 GB/s), always available.
-// If sodium-native fails to load (no prebuild for the platform, a broken install), the module
-// silently falls back to noble; `activePoly1305().name` says which one is in use. libsodium's
-// WASM build (~2 GB/s) is not in the chain: it needs an async init, and seal/open are sync.
+// Each native provider must pass known answers when it loads, or it is not used; if none
+// loads, the module silently falls back to noble. `activePoly1305().name` says which one is in
+// use. libsodium's WASM build (~2 GB/s) is not in the chain: it needs an async init, and
+// seal/open are sync.
 
 import { createRequire } from "node:module";
 import { Poly1305 as NoblePoly1305, poly1305 as noblePoly1305 } from "@noble/ciphers/_poly1305.js";
@@ -16,7 +23,7 @@ import { ResticTsError } from "../errors.js";
 export const POLY1305_TAG_SIZE = 16;
 export const POLY1305_KEY_SIZE = 32;
 
-export type Poly1305ProviderName = "sodium-native" | "noble";
+export type Poly1305ProviderName = "openssl" | "sodium-native" | "noble";
 
 /** An incremental Poly1305 computation; `finish` may be called once. */
 export interface Poly1305Stream {
@@ -128,54 +135,262 @@ function sodiumNativeProvider(sodium: SodiumNative): Poly1305Provider {
   });
 }
 
+/** The subset of koffi's API used here (a C function bound by its prototype). */
+interface Koffi {
+  load(path: null): { func(prototype: string): (...args: unknown[]) => unknown };
+}
+
+/** One OpenSSL Poly1305 computation over a native state; `final` ends it. */
+interface OpenSslMac {
+  update(data: Uint8Array): void;
+  final(tag: Uint8Array): void;
+}
+
+type OpenSslBindings = (key: Uint8Array) => OpenSslMac;
+
+type SelfLibrary = ReturnType<Koffi["load"]>;
+
+/** The low-level Poly1305_* functions that official (statically linked) Node builds export. */
+function bindLowLevelPoly1305(self: SelfLibrary): OpenSslBindings | null {
+  let ctxSize: () => unknown;
+  let init: (...a: unknown[]) => unknown;
+  let update: (...a: unknown[]) => unknown;
+  let final: (...a: unknown[]) => unknown;
+  try {
+    ctxSize = self.func("size_t Poly1305_ctx_size(void)");
+    init = self.func("void Poly1305_Init(void *ctx, const uint8_t *key)");
+    update = self.func("void Poly1305_Update(void *ctx, const uint8_t *inp, size_t len)");
+    final = self.func("void Poly1305_Final(void *ctx, uint8_t *mac)");
+  } catch {
+    return null; // not exported: a Node linked against a shared libcrypto
+  }
+  const size = Number(ctxSize());
+  if (!Number.isSafeInteger(size) || size <= 0 || size > 4096) return null;
+  return (key) => {
+    const ctx = Buffer.alloc(size);
+    init(ctx, key);
+    return {
+      update: (data) => update(ctx, data, data.length),
+      final: (tag) => {
+        final(ctx, tag);
+        ctx.fill(0);
+      },
+    };
+  };
+}
+
+/** EVP_MAC "POLY1305": the public OpenSSL 3 interface, present in every libcrypto 3. */
+function bindEvpMacPoly1305(self: SelfLibrary): OpenSslBindings | null {
+  let mac: unknown;
+  let ctxNew: (...a: unknown[]) => unknown;
+  let init: (...a: unknown[]) => unknown;
+  let update: (...a: unknown[]) => unknown;
+  let final: (...a: unknown[]) => unknown;
+  let ctxFree: (...a: unknown[]) => unknown;
+  try {
+    const fetch = self.func(
+      "void *EVP_MAC_fetch(void *libctx, const char *algorithm, const char *properties)",
+    );
+    ctxNew = self.func("void *EVP_MAC_CTX_new(void *mac)");
+    init = self.func(
+      "int EVP_MAC_init(void *ctx, const uint8_t *key, size_t keylen, const void *params)",
+    );
+    update = self.func("int EVP_MAC_update(void *ctx, const uint8_t *data, size_t datalen)");
+    final = self.func("int EVP_MAC_final(void *ctx, uint8_t *out, uint8_t *outl, size_t outsize)");
+    ctxFree = self.func("void EVP_MAC_CTX_free(void *ctx)");
+    mac = fetch(null, "POLY1305", null);
+  } catch {
+    return null;
+  }
+  if (!mac) return null;
+  const failed = (what: string) =>
+    new ResticTsError("INTERNAL", `poly1305: OpenSSL ${what} failed`);
+  return (key) => {
+    const ctx = ctxNew(mac);
+    if (!ctx) throw failed("EVP_MAC_CTX_new");
+    if (init(ctx, key, key.length, null) !== 1) {
+      ctxFree(ctx);
+      throw failed("EVP_MAC_init");
+    }
+    return {
+      update: (data) => {
+        if (update(ctx, data, data.length) !== 1) throw failed("EVP_MAC_update");
+      },
+      final: (tag) => {
+        const written = Buffer.alloc(8);
+        const ok = final(ctx, tag, written, POLY1305_TAG_SIZE);
+        ctxFree(ctx);
+        if (ok !== 1) throw failed("EVP_MAC_final");
+      },
+    };
+  };
+}
+
+/** A provider over OpenSSL bindings. */
+function openSslProvider(begin: OpenSslBindings): Poly1305Provider {
+  return Object.freeze({
+    name: "openssl" as const,
+    mac(msg: Uint8Array, key: Uint8Array): Uint8Array {
+      checkKey(key);
+      const out = new Uint8Array(POLY1305_TAG_SIZE);
+      const m = begin(key);
+      m.update(msg);
+      m.final(out);
+      return out;
+    },
+    stream(key: Uint8Array): Poly1305Stream {
+      checkKey(key);
+      const m = begin(key);
+      let done = false;
+      return {
+        update(data: Uint8Array): void {
+          if (done) throw new ResticTsError("INVALID_ARGUMENT", "poly1305: update after finish");
+          m.update(data);
+        },
+        finish(out: Uint8Array, offset = 0): void {
+          if (done) throw new ResticTsError("INVALID_ARGUMENT", "poly1305: finish called twice");
+          checkOut(out, offset);
+          done = true;
+          m.final(out.subarray(offset, offset + POLY1305_TAG_SIZE));
+        },
+      };
+    },
+  });
+}
+
+/** Known answer: RFC 8439 section 2.5.2. */
+const KAT_KEY = "85d6be7857556d337f4452fe42d506a80103808afb0db2fd4abff6af4149f51b";
+const KAT_MSG = "Cryptographic Forum Research Group";
+const KAT_TAG = "a8061dc1305136c6c22b8baf0c0127a9";
+
+/**
+ * Whether `provider` computes Poly1305 correctly: the RFC 8439 answer, and (vector code paths
+ * only run on long inputs) the same tag as the pure-JS code on a long message, in one call and
+ * in uneven streamed pieces.
+ */
+function passesKnownAnswers(provider: Poly1305Provider): boolean {
+  const key = Buffer.from(KAT_KEY, "hex");
+  if (Buffer.from(provider.mac(Buffer.from(KAT_MSG, "latin1"), key)).toString("hex") !== KAT_TAG) {
+    return false;
+  }
+  const long = new Uint8Array(20_011);
+  for (let i = 0; i < long.length; i++) long[i] = (i * 131 + (i >> 7)) & 0xff;
+  const want = Buffer.from(noblePoly1305Provider.mac(long, key));
+  const stream = provider.stream(key);
+  stream.update(long.subarray(0, 3));
+  stream.update(long.subarray(3, 4099));
+  stream.update(long.subarray(4099));
+  const streamed = new Uint8Array(POLY1305_TAG_SIZE);
+  stream.finish(streamed);
+  return want.equals(provider.mac(long, key)) && want.equals(streamed);
+}
+
 /**
  * Try to load sodium-native with `load` (normally `require`); returns null (never throws) if
- * the module is missing, fails to load its native part, or does not compute Poly1305 correctly
- * on a known answer.
+ * the module is missing, fails to load its native part, or does not compute Poly1305 correctly.
  */
 export function loadSodiumNativeProvider(
   load: (id: string) => unknown = createRequire(import.meta.url),
 ): Poly1305Provider | null {
   try {
     const provider = sodiumNativeProvider(load("sodium-native") as SodiumNative);
-    // Known answer: RFC 8439 section 2.5.2.
-    const key = Buffer.from(
-      "85d6be7857556d337f4452fe42d506a80103808afb0db2fd4abff6af4149f51b",
-      "hex",
-    );
-    const msg = Buffer.from("Cryptographic Forum Research Group", "latin1");
-    const tag = Buffer.from(provider.mac(msg, key)).toString("hex");
-    return tag === "a8061dc1305136c6c22b8baf0c0127a9" ? provider : null;
+    return passesKnownAnswers(provider) ? provider : null;
   } catch {
     return null;
   }
 }
 
-const loadedSodium = loadSodiumNativeProvider();
-let active: Poly1305Provider = loadedSodium ?? noblePoly1305Provider;
+/** OpenSSL's two ways in: the low-level Poly1305_* functions, or EVP_MAC. */
+export type OpenSslInterface = "low-level" | "evp-mac";
 
-/** Every provider that loaded in this process, fastest first. */
-export function availablePoly1305Providers(): readonly Poly1305Provider[] {
-  return loadedSodium ? [loadedSodium, noblePoly1305Provider] : [noblePoly1305Provider];
-}
-
-/** The provider seal/open use: the fastest one that loaded. */
-export function activePoly1305(): Poly1305Provider {
-  return active;
+/**
+ * Try to bind OpenSSL's Poly1305 in this process through koffi (`load` normally `require`),
+ * trying `interfaces` in order; returns null (never throws) if koffi or the symbols are
+ * missing or the answers are wrong.
+ */
+export function loadOpenSslProvider(
+  load: (id: string) => unknown = createRequire(import.meta.url),
+  interfaces: readonly OpenSslInterface[] = ["low-level", "evp-mac"],
+): Poly1305Provider | null {
+  try {
+    const koffi = load("koffi") as Koffi;
+    const self = koffi.load(null);
+    let bindings: OpenSslBindings | null = null;
+    for (const i of interfaces) {
+      bindings ??= i === "low-level" ? bindLowLevelPoly1305(self) : bindEvpMacPoly1305(self);
+    }
+    if (!bindings) return null;
+    const provider = openSslProvider(bindings);
+    return passesKnownAnswers(provider) ? provider : null;
+  } catch {
+    return null;
+  }
 }
 
 /**
- * Choose the provider seal/open use (tests, benchmarks, or to avoid the native module);
- * returns the previous one. INVALID_ARGUMENT if that provider did not load.
+ * Messages shorter than this go to sodium-native when it loaded: each koffi call costs about
+ * 0.4 µs, and three per message outweigh OpenSSL's speed below ~8 KiB (tree blobs, key files).
  */
-export function setPoly1305Provider(name: Poly1305ProviderName): Poly1305Provider {
-  const next = availablePoly1305Providers().find((p) => p.name === name);
-  if (!next) {
-    throw new ResticTsError("INVALID_ARGUMENT", `poly1305 provider ${name} is not available`, {
-      name,
-    });
+export const OPENSSL_MIN_BYTES = 8192;
+
+// Each native provider is loaded on first use (~20-30 ms each), so a command that never MACs
+// a large message does not pay for koffi.
+let openSsl: Poly1305Provider | null | undefined;
+let sodiumNative: Poly1305Provider | null | undefined;
+
+function openSslLoaded(): Poly1305Provider | null {
+  if (openSsl === undefined) openSsl = loadOpenSslProvider();
+  return openSsl;
+}
+
+function sodiumNativeLoaded(): Poly1305Provider | null {
+  if (sodiumNative === undefined) sodiumNative = loadSodiumNativeProvider();
+  return sodiumNative;
+}
+
+/** Which provider seal/open use: "auto" (the fastest for each length) or one by name. */
+export type Poly1305Choice = Poly1305ProviderName | "auto";
+let choice: Poly1305Choice = "auto";
+let chosen: Poly1305Provider | undefined;
+
+/** Every provider that loads in this process, fastest first. */
+export function availablePoly1305Providers(): readonly Poly1305Provider[] {
+  return [openSslLoaded(), sodiumNativeLoaded(), noblePoly1305Provider].filter(
+    (p): p is Poly1305Provider => p !== null,
+  );
+}
+
+/** The provider for a message of `length` bytes: the chosen one, or the fastest for it. */
+export function poly1305For(length: number): Poly1305Provider {
+  if (chosen) return chosen;
+  if (length >= OPENSSL_MIN_BYTES) {
+    const o = openSslLoaded();
+    if (o) return o;
   }
-  const previous = active;
-  active = next;
+  return sodiumNativeLoaded() ?? openSslLoaded() ?? noblePoly1305Provider;
+}
+
+/** The provider large messages use (the one that sets seal/open throughput). */
+export function activePoly1305(): Poly1305Provider {
+  return poly1305For(Number.POSITIVE_INFINITY);
+}
+
+/**
+ * Choose the provider seal/open use (tests, benchmarks, or to avoid a native module), or
+ * "auto" again; returns the previous choice. INVALID_ARGUMENT if that provider did not load.
+ */
+export function setPoly1305Provider(next: Poly1305Choice): Poly1305Choice {
+  let provider: Poly1305Provider | undefined;
+  if (next !== "auto") {
+    provider = availablePoly1305Providers().find((p) => p.name === next);
+    if (!provider) {
+      throw new ResticTsError("INVALID_ARGUMENT", `poly1305 provider ${next} is not available`, {
+        name: next,
+      });
+    }
+  }
+  const previous = choice;
+  choice = next;
+  chosen = provider;
   return previous;
 }

@@ -8,9 +8,15 @@ import {
   poly1305Aes,
   poly1305AesKey,
   poly1305AesPortable,
+  poly1305For,
   setPoly1305Provider,
 } from "../../../src/crypto/index.js";
-import { loadSodiumNativeProvider, noblePoly1305Provider } from "../../../src/crypto/poly1305.js";
+import {
+  loadOpenSslProvider,
+  loadSodiumNativeProvider,
+  noblePoly1305Provider,
+  OPENSSL_MIN_BYTES,
+} from "../../../src/crypto/poly1305.js";
 import { codeOf, hex, loadVectors, toHexStr } from "./helpers.js";
 
 interface Vector {
@@ -27,9 +33,8 @@ const { vectors } = loadVectors<{ vectors: Vector[] }>("poly1305-aes.json");
 const keyFor = (v: Vector) => masterKeyFromParts(new Uint8Array(32).fill(7), hex(v.k), hex(v.r));
 
 const providers = availablePoly1305Providers();
-const initial = activePoly1305().name;
 afterEach(() => {
-  setPoly1305Provider(initial);
+  setPoly1305Provider("auto");
 });
 
 describe("Poly1305-AES, Bernstein's appendix B examples", () => {
@@ -62,10 +67,75 @@ describe("Poly1305-AES, Bernstein's appendix B examples", () => {
 });
 
 describe("Poly1305 providers", () => {
-  it("loads sodium-native here and prefers it", () => {
-    // sodium-native ships prebuilds for this platform; if this fails the fast path is gone.
-    expect(providers.map((p) => p.name)).toEqual(["sodium-native", "noble"]);
-    expect(initial).toBe("sodium-native");
+  it("loads OpenSSL's and sodium-native's here; large messages use OpenSSL, small sodium", () => {
+    // koffi and sodium-native ship prebuilds for this platform, and Node runs on OpenSSL 3:
+    // if this fails the fast path is gone.
+    expect(providers.map((p) => p.name)).toEqual(["openssl", "sodium-native", "noble"]);
+    expect(activePoly1305().name).toBe("openssl");
+    expect(poly1305For(OPENSSL_MIN_BYTES).name).toBe("openssl");
+    expect(poly1305For(OPENSSL_MIN_BYTES - 1).name).toBe("sodium-native");
+    expect(poly1305For(0).name).toBe("sodium-native");
+    expect(setPoly1305Provider("noble")).toBe("auto");
+    expect(poly1305For(1 << 20).name).toBe("noble");
+    expect(setPoly1305Provider("auto")).toBe("noble");
+    expect(activePoly1305().name).toBe("openssl");
+  });
+
+  it("binds OpenSSL both ways (low-level Poly1305_* and EVP_MAC), agreeing on long messages", () => {
+    const lowLevel = loadOpenSslProvider(undefined, ["low-level"]);
+    const evp = loadOpenSslProvider(undefined, ["evp-mac"]);
+    expect(lowLevel?.name).toBe("openssl");
+    expect(evp?.name).toBe("openssl");
+    const both = [lowLevel, evp].filter((p) => p !== null);
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        fc.integer({ min: 0, max: 200_000 }),
+        fc.integer({ min: 0, max: 15 }),
+        fc.integer({ min: 1, max: 70_000 }),
+        (key, length, offset, piece) => {
+          // Unaligned views into a larger buffer, fed whole and in pieces.
+          const backing = new Uint8Array(length + offset);
+          for (let i = 0; i < backing.length; i++) backing[i] = (i * 7 + length) & 0xff;
+          const msg = backing.subarray(offset);
+          const want = toHexStr(noblePoly1305Provider.mac(msg, key));
+          for (const p of both) {
+            expect(toHexStr(p.mac(msg, key))).toBe(want);
+            const s = p.stream(key);
+            for (let pos = 0; pos < msg.length; pos += piece)
+              s.update(msg.subarray(pos, pos + piece));
+            const out = new Uint8Array(16);
+            s.finish(out);
+            expect(toHexStr(out)).toBe(want);
+          }
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+
+  it("falls back (returns null) when koffi or OpenSSL's symbols are missing", () => {
+    expect(
+      loadOpenSslProvider(() => {
+        throw new Error("Cannot find module 'koffi'");
+      }),
+    ).toBeNull();
+    const noSymbols = {
+      load: () => ({
+        func: (proto: string) => {
+          throw new Error(`cannot find symbol in ${proto}`);
+        },
+      }),
+    };
+    expect(loadOpenSslProvider(() => noSymbols)).toBeNull();
+    // Symbols that exist but compute a wrong tag are refused by the known answers.
+    const wrong = {
+      load: () => ({
+        func: (proto: string) =>
+          proto.includes("ctx_size") ? () => 64 : (..._args: unknown[]) => undefined,
+      }),
+    };
+    expect(loadOpenSslProvider(() => wrong, ["low-level"])).toBeNull();
   });
 
   it("RFC 8439 section 2.5.2 vector", () => {
