@@ -16,6 +16,7 @@ export type ErrorCode =
   | "KEY_IN_USE" // refusing to remove the key the repository was opened with
   | "LOCKED" // another process holds a conflicting lock
   | "HOSTILE_PATH" // a tree names a path that would escape the target
+  | "ACCESS_DENIED" // credentials, permissions or a server's host key were refused
   | "IO" // an operating-system or network failure
   | "TIMEOUT" // an operation did not finish in the time given
   | "CANCELLED" // an operation was cancelled by its caller
@@ -63,5 +64,12 @@ export function fromSystemError(err: unknown, what: string): ResticTsError {
     return new ResticTsError("NOT_FOUND", `${what}: not found`, {}, { cause: err });
   if (sys?.code === "EEXIST")
     return new ResticTsError("ALREADY_EXISTS", `${what}: already exists`, {}, { cause: err });
+  if (sys?.code === "EACCES" || sys?.code === "EPERM")
+    return new ResticTsError(
+      "ACCESS_DENIED",
+      `${what}: permission denied`,
+      { errno: sys.code, permanent: true },
+      { cause: err },
+    );
   return new ResticTsError("IO", `${what}: ${detail}`, { errno: sys?.code }, { cause: err });
 }

@@ -226,11 +226,11 @@ export class RestBackend implements Backend {
       });
     }
     if (res.status === 401 || res.status === 403) {
-      return this.#ioError(`${what}: the server refused access (${text})`, {
-        status: res.status,
-        reason: res.status === 401 ? "auth" : "forbidden",
-        permanent: true,
-      });
+      return new ResticTsError(
+        "ACCESS_DENIED",
+        `${this.location}: ${what}: the server refused access (${text})`,
+        { status: res.status, reason: res.status === 401 ? "auth" : "forbidden", permanent: true },
+      );
     }
     const transient = res.status >= 500 || res.status === 408 || res.status === 429;
     const detail =

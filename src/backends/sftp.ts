@@ -463,7 +463,7 @@ export class SftpBackend implements Backend {
                 : `ITS HOST KEY DOES NOT MATCH the one in ${known.file} (a man in the middle, or a reinstalled server)`;
           fail(
             new ResticTsError(
-              "IO",
+              "ACCESS_DENIED",
               `sftp ${who}: host key verification failed: ${why}`,
               {
                 host: this.host,
@@ -479,7 +479,7 @@ export class SftpBackend implements Backend {
         if (err.level === "client-authentication") {
           fail(
             new ResticTsError(
-              "IO",
+              "ACCESS_DENIED",
               `sftp ${who}: authentication failed (tried ${tried.join(", ")})`,
               {
                 host: this.host,
@@ -987,7 +987,7 @@ function toError(err: unknown, what: string): ResticTsError {
       return new ResticTsError("NOT_FOUND", `${what}: not found`, {}, { cause: err });
     case FX_PERMISSION_DENIED:
       return new ResticTsError(
-        "IO",
+        "ACCESS_DENIED",
         `${what}: permission denied`,
         { permanent: true, reason: "permission" },
         { cause: err },

@@ -143,7 +143,7 @@ describe.runIf(haveRclone)("rest", () => {
       const b = withRetry(new RestBackend({ url }), { initialDelayMs: 1, report: () => reports++ });
       try {
         const err = await b.stat({ type: "config", name: "" }).catch((e: unknown) => e);
-        expect(isResticTsError(err, "IO"), String(err)).toBe(true);
+        expect(isResticTsError(err, "ACCESS_DENIED"), String(err)).toBe(true);
         const e = err as Error & { data: Record<string, unknown> };
         expect(e.data).toMatchObject({ status: 401, reason: "auth", permanent: true });
         expect(e.message).toContain("401");
@@ -159,7 +159,7 @@ describe.runIf(haveRclone)("rest", () => {
     it("fails without credentials", async () => {
       const b = new RestBackend({ url: `http://127.0.0.1:${authServer.port}/authed/` });
       try {
-        await expectCode(b.save({ type: "key", name: randomId() }, randomData(1)), "IO");
+        await expectCode(b.save({ type: "key", name: randomId() }, randomData(1)), "ACCESS_DENIED");
       } finally {
         await b.close();
       }

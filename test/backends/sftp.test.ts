@@ -141,7 +141,7 @@ describe.runIf(haveSshd)("sftp", () => {
         const b = new SftpBackend(options(srv, { knownHostsFile: file }));
         try {
           const err = await b.stat({ type: "config", name: "" }).catch((e: unknown) => e);
-          expect(isResticTsError(err, "IO"), String(err)).toBe(true);
+          expect(isResticTsError(err, "ACCESS_DENIED"), String(err)).toBe(true);
           expect((err as { data: { reason: string; permanent: boolean } }).data).toMatchObject({
             reason,
             permanent: true,
@@ -184,7 +184,7 @@ describe.runIf(haveSshd)("sftp", () => {
       const b = new SftpBackend(options(srv, { identityFile: other, password: "sekrit-pass-123" }));
       try {
         const err = await b.stat({ type: "config", name: "" }).catch((e: unknown) => e);
-        expect(isResticTsError(err, "IO"), String(err)).toBe(true);
+        expect(isResticTsError(err, "ACCESS_DENIED"), String(err)).toBe(true);
         const e = err as Error & { data: Record<string, unknown> };
         expect(e.data).toMatchObject({ reason: "auth", permanent: true });
         expect(e.message).toContain(`${srv.user}@127.0.0.1:${srv.port}`);
@@ -391,7 +391,7 @@ describe.runIf(haveSshd)("sftp", () => {
       });
       try {
         const err = await b.stat({ type: "config", name: "" }).catch((e: unknown) => e);
-        expect(isResticTsError(err, "IO"), String(err)).toBe(true);
+        expect(isResticTsError(err, "ACCESS_DENIED"), String(err)).toBe(true);
         expect((err as { data: Record<string, unknown> }).data).toMatchObject({
           reason: "auth",
           permanent: true,

@@ -247,7 +247,7 @@ describe("RestBackend protocol details", () => {
     await b.save({ type: "key", name: randomId() }, randomData(5));
     const wrong = new RestBackend({ url: `http://u%20s:nope-pw-42@127.0.0.1:${fake.port}/repo/` });
     const err = await wrong.stat({ type: "config", name: "" }).catch((e: unknown) => e);
-    expect(isResticTsError(err, "IO")).toBe(true);
+    expect(isResticTsError(err, "ACCESS_DENIED")).toBe(true);
     expect(JSON.stringify(err)).not.toContain("nope-pw-42");
     expect(String(err)).not.toContain("nope-pw-42");
     await b.close();
