@@ -1,7 +1,10 @@
 // zstd compression for repository v2 (restic design.rst "Compression"): unpacked files carry a
 // 0x02 version byte before one zstd frame; compressed blobs are one zstd frame each. Every frame
 // header is inspected before decompression so a declared size beyond the caller's limit
-// (a decompression bomb) is refused without allocating it.
+// (a decompression bomb) is refused without allocating it, and the block headers are walked
+// so a frame without a declared size, or with a false one, cannot make zstd allocate more
+// than its blocks can produce. zstd itself is libzstd (zstd-native.ts) when it loads, else the
+// WebAssembly build of @bokuweb/zstd-wasm.
 
 import { createRequire } from "node:module";
 import path from "node:path";
@@ -11,14 +14,15 @@ import {
   init as zstdInit,
 } from "@bokuweb/zstd-wasm";
 import { ResticTsError } from "../errors.js";
+import { type NativeZstd, nativeZstd } from "./zstd-native.js";
 
 export type CompressionMode = "auto" | "off" | "max";
 
 const ZSTD_MAGIC = 0xfd2fb528;
 /**
  * Level used for `auto`: restic's klauspost "default" level is roughly zstd 3; level 1 is as
- * small on log text and faster in WebAssembly (bench/RESULTS.md "## backup"). The level is not
- * part of the format: any zstd frame decodes.
+ * small on log text and about three times faster (bench/RESULTS.md "## backup"). The level is
+ * not part of the format: any zstd frame decodes.
  */
 export const LEVEL_AUTO = 1;
 export const LEVEL_MAX = 19;
@@ -26,6 +30,40 @@ export const LEVEL_MAX = 19;
 /** The zstd level for a compression mode (undefined for "off"). */
 export function zstdLevel(mode: CompressionMode): number | undefined {
   return mode === "off" ? undefined : mode === "max" ? LEVEL_MAX : LEVEL_AUTO;
+}
+
+/** Which zstd runs: libzstd when it loads ("auto"), or one forced (tests, benchmarks). */
+export type ZstdImplementation = "auto" | "native" | "wasm";
+let implementation: ZstdImplementation = "auto";
+
+/** Choose the zstd implementation; returns the previous choice. UNSUPPORTED if not loadable. */
+export function setZstdImplementation(next: ZstdImplementation): ZstdImplementation {
+  if (next === "native" && !nativeZstd()) {
+    throw new ResticTsError("UNSUPPORTED", "zstd: libzstd could not be loaded");
+  }
+  const previous = implementation;
+  implementation = next;
+  return previous;
+}
+
+/** libzstd when it is to be used, else null (the WebAssembly build runs). */
+export function activeNativeZstd(): NativeZstd | null {
+  return implementation === "wasm" ? null : nativeZstd();
+}
+
+/** Reused output area for native compression (grows up to SCRATCH_MAX, per thread). */
+let scratch = new Uint8Array(0);
+const SCRATCH_MAX = 32 * 1024 * 1024;
+
+function compressNative(z: NativeZstd, data: Uint8Array, level: number): Uint8Array {
+  const bound = z.compressBound(data.length);
+  let dst = scratch;
+  if (dst.length < bound) {
+    dst = new Uint8Array(bound);
+    if (bound <= SCRATCH_MAX) scratch = dst;
+  }
+  const n = z.compressInto(data, dst, level);
+  return dst.slice(0, n);
 }
 
 let ready: Promise<void> | undefined;
@@ -75,12 +113,87 @@ export function parseFrameHeader(frame: Uint8Array): FrameHeader {
   return { contentSize };
 }
 
+/** Largest content of one zstd block (RFC 8878 section 3.1.1.2.4, Block_Maximum_Size). */
+const BLOCK_MAX = 128 * 1024;
+const SKIPPABLE_MASK = 0xffff_fff0;
+const SKIPPABLE_MAGIC = 0x184d_2a50;
+
+export interface FrameBounds {
+  /** Bytes the frames' raw and RLE blocks produce: the content is at least this long. */
+  readonly min: number;
+  /** Bytes all blocks can produce at most (a compressed block up to 128 KiB). */
+  readonly max: number;
+}
+
+/**
+ * Walk the block headers of the zstd frame(s) in `data` (skippable frames allowed, as zstd
+ * decodes them) without decompressing: how long the content is at least and at most. Lets a
+ * caller refuse a decompression bomb, or a frame whose declared size is a lie, before it
+ * allocates anything. CORRUPT when the block structure is malformed or truncated.
+ */
+export function frameContentBounds(data: Uint8Array): FrameBounds {
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const n = data.length;
+  let pos = 0;
+  let min = 0;
+  let max = 0;
+  if (n === 0) throw corrupt("zstd frame is empty");
+  while (pos < n) {
+    if (n - pos < 6) throw corrupt("zstd frame is truncated");
+    const magic = view.getUint32(pos, true);
+    if ((magic & SKIPPABLE_MASK) >>> 0 === SKIPPABLE_MAGIC) {
+      if (n - pos < 8) throw corrupt("zstd skippable frame is truncated");
+      pos += 8 + view.getUint32(pos + 4, true);
+      if (pos > n) throw corrupt("zstd skippable frame is truncated");
+      continue;
+    }
+    if (magic !== ZSTD_MAGIC) throw corrupt("not a zstd frame (bad magic number)");
+    const fhd = data[pos + 4];
+    if (fhd & 0x08) throw corrupt("zstd frame header has the reserved bit set");
+    const single = (fhd & 0x20) !== 0;
+    const fcsFlag = fhd >> 6;
+    const fcsSize = fcsFlag === 0 ? (single ? 1 : 0) : [0, 2, 4, 8][fcsFlag];
+    pos += 5 + (single ? 0 : 1) + [0, 1, 2, 4][fhd & 0x03] + fcsSize;
+    if (pos > n) throw corrupt("zstd frame header is truncated");
+    for (;;) {
+      if (pos + 3 > n) throw corrupt("zstd frame is truncated (block header)");
+      const h = data[pos] | (data[pos + 1] << 8) | (data[pos + 2] << 16);
+      const type = (h >>> 1) & 3;
+      const size = h >>> 3;
+      if (type === 3) throw corrupt("zstd block has the reserved type");
+      if (size > BLOCK_MAX) throw corrupt(`zstd block of ${size} bytes is larger than 128 KiB`);
+      if (type === 0) {
+        min += size;
+        max += size;
+        pos += 3 + size;
+      } else if (type === 1) {
+        min += size;
+        max += size;
+        pos += 4;
+      } else {
+        max += BLOCK_MAX;
+        pos += 3 + size;
+      }
+      if (pos > n) throw corrupt("zstd frame is truncated (block)");
+      if (h & 1) break;
+    }
+    if (fhd & 0x04) {
+      pos += 4;
+      if (pos > n) throw corrupt("zstd frame is truncated (checksum)");
+    }
+  }
+  return { min, max };
+}
+
 export async function compress(
   data: Uint8Array,
   mode: Exclude<CompressionMode, "off">,
 ): Promise<Uint8Array> {
+  const level = mode === "max" ? LEVEL_MAX : LEVEL_AUTO;
+  const z = activeNativeZstd();
+  if (z) return compressNative(z, data, level);
   await initCompression();
-  return zstdCompress(data, mode === "max" ? LEVEL_MAX : LEVEL_AUTO);
+  return zstdCompress(data, level);
 }
 
 /**
@@ -92,7 +205,6 @@ export async function decompress(
   maxSize: number,
   expectedSize?: number,
 ): Promise<Uint8Array> {
-  await initCompression();
   const { contentSize } = parseFrameHeader(frame);
   if (contentSize !== undefined && contentSize > maxSize) {
     throw corrupt(`zstd frame declares ${contentSize} bytes, more than the allowed ${maxSize}`);
@@ -100,9 +212,44 @@ export async function decompress(
   if (expectedSize !== undefined && contentSize !== undefined && contentSize !== expectedSize) {
     throw corrupt(`zstd frame declares ${contentSize} bytes but the index says ${expectedSize}`);
   }
+  // the blocks say how much the frame can really produce: refuse a bomb or a lying header
+  // before zstd allocates its output, and allocate no more than the frame can fill
+  const bounds = frameContentBounds(frame);
+  const limit = expectedSize ?? maxSize;
+  if (bounds.min > limit) {
+    throw corrupt(`zstd frame holds at least ${bounds.min} bytes, more than the allowed ${limit}`);
+  }
+  if (contentSize !== undefined && contentSize > bounds.max) {
+    throw corrupt(
+      `zstd frame declares ${contentSize} bytes but its blocks hold at most ${bounds.max}`,
+    );
+  }
+  if (expectedSize !== undefined && expectedSize > bounds.max) {
+    throw corrupt(
+      `zstd frame holds at most ${bounds.max} bytes but the index says ${expectedSize}`,
+    );
+  }
   let out: Uint8Array;
+  const z = activeNativeZstd();
+  if (z) {
+    // zstd fails rather than write past the buffer: no frame can expand beyond `capacity`
+    const capacity = expectedSize ?? Math.min(limit, bounds.max);
+    const buf = new Uint8Array(capacity);
+    const n = z.decompressInto(frame, buf);
+    out = n === capacity ? buf : n >= capacity / 2 ? buf.subarray(0, n) : buf.slice(0, n);
+  } else {
+    out = await decompressWasm(frame, Math.min(limit, bounds.max));
+  }
+  if (expectedSize !== undefined && out.length !== expectedSize) {
+    throw corrupt(`decompressed ${out.length} bytes but the index says ${expectedSize}`);
+  }
+  return out;
+}
+
+async function decompressWasm(frame: Uint8Array, heapSize: number): Promise<Uint8Array> {
+  await initCompression();
   try {
-    out = zstdDecompress(frame, { defaultHeapSize: expectedSize ?? maxSize });
+    return zstdDecompress(frame, { defaultHeapSize: heapSize });
   } catch (err) {
     throw new ResticTsError(
       "CORRUPT",
@@ -111,10 +258,6 @@ export async function decompress(
       { cause: err },
     );
   }
-  if (expectedSize !== undefined && out.length !== expectedSize) {
-    throw corrupt(`decompressed ${out.length} bytes but the index says ${expectedSize}`);
-  }
-  return out;
 }
 
 /** The parts of the Emscripten module behind @bokuweb/zstd-wasm that RawZstd uses. */
