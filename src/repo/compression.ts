@@ -277,38 +277,69 @@ function zstdModule(): ZstdModule {
   return (require(path.join(path.dirname(entry), "module.js")) as { Module: ZstdModule }).Module;
 }
 
+/** Where RawZstd's two buffers live and who compresses them. */
+interface RawEngine {
+  /** The input area (re-fetched per use: WebAssembly memory views die when memory grows). */
+  input(): Uint8Array;
+  /** Compress input[offset, offset+length) into the output area; returns the frame view. */
+  compress(offset: number, length: number, level: number): Uint8Array;
+}
+
+function nativeEngine(z: NativeZstd, inputSize: number, maxBlob: number): RawEngine {
+  const input = new Uint8Array(inputSize);
+  const output = new Uint8Array(z.compressBound(maxBlob));
+  return {
+    input: () => input,
+    compress(offset, length, level) {
+      const n = z.compressInto(input.subarray(offset, offset + length), output, level);
+      return output.subarray(0, n);
+    },
+  };
+}
+
+async function wasmEngine(inputSize: number, maxBlob: number): Promise<RawEngine> {
+  await initCompression();
+  const m = zstdModule();
+  const outSize = m._ZSTD_compressBound(maxBlob);
+  const inPtr = m._malloc(inputSize);
+  const outPtr = m._malloc(outSize);
+  if (inPtr === 0 || outPtr === 0) {
+    throw new ResticTsError("IO", "zstd: out of WebAssembly memory");
+  }
+  return {
+    input: () => m.HEAPU8.subarray(inPtr, inPtr + inputSize),
+    compress(offset, length, level) {
+      const n = m._ZSTD_compress(outPtr, outSize, inPtr + offset, length, level);
+      if (m._ZSTD_isError(n)) throw new ResticTsError("IO", `zstd: compression failed (${n})`);
+      return m.HEAPU8.subarray(outPtr, outPtr + n);
+    },
+  };
+}
+
 /**
  * zstd compression without allocation per call, for the backup pipeline: the caller writes
- * input straight into `input` (a view of WebAssembly memory, e.g. with fs.readSync) and
- * compresses ranges of it into a second buffer in the same memory. Fresh memory is expensive
- * here (page faults), so both buffers are allocated once. Views are invalidated when the
- * memory grows, which only `create` does.
+ * input straight into `input` (e.g. with fs.readSync) and compresses ranges of it into a
+ * second buffer. Fresh memory is expensive here (page faults), so both buffers are allocated
+ * once: plain memory for libzstd, or WebAssembly memory for the fallback (whose views are
+ * invalidated when the memory grows, which only `create` does).
  */
 export class RawZstd {
   private constructor(
-    private readonly m: ZstdModule,
-    private readonly inPtr: number,
+    private readonly engine: RawEngine,
     readonly inputSize: number,
-    private readonly outPtr: number,
-    private readonly outSize: number,
+    private readonly maxBlob: number,
   ) {}
 
-  /** Load the module (once per thread) and allocate an input buffer of `inputSize` bytes. */
+  /** Load zstd (once per thread) and allocate an input buffer of `inputSize` bytes. */
   static async create(inputSize: number, maxBlob: number): Promise<RawZstd> {
-    await initCompression();
-    const m = zstdModule();
-    const outSize = m._ZSTD_compressBound(maxBlob);
-    const inPtr = m._malloc(inputSize);
-    const outPtr = m._malloc(outSize);
-    if (inPtr === 0 || outPtr === 0) {
-      throw new ResticTsError("IO", "zstd: out of WebAssembly memory");
-    }
-    return new RawZstd(m, inPtr, inputSize, outPtr, outSize);
+    const z = activeNativeZstd();
+    const engine = z ? nativeEngine(z, inputSize, maxBlob) : await wasmEngine(inputSize, maxBlob);
+    return new RawZstd(engine, inputSize, maxBlob);
   }
 
   /** The input buffer (re-fetch after `create` of another instance: memory may have grown). */
   get input(): Uint8Array {
-    return this.m.HEAPU8.subarray(this.inPtr, this.inPtr + this.inputSize);
+    return this.engine.input();
   }
 
   /**
@@ -316,12 +347,10 @@ export class RawZstd {
    * valid until the next call.
    */
   compress(offset: number, length: number, level: number): Uint8Array {
-    if (length > this.outSize - 64 || offset < 0 || offset + length > this.inputSize) {
+    if (length > this.maxBlob || offset < 0 || offset + length > this.inputSize) {
       throw new ResticTsError("INVALID_ARGUMENT", `zstd: range ${offset}+${length} out of bounds`);
     }
-    const n = this.m._ZSTD_compress(this.outPtr, this.outSize, this.inPtr + offset, length, level);
-    if (this.m._ZSTD_isError(n)) throw new ResticTsError("IO", `zstd: compression failed (${n})`);
-    return this.m.HEAPU8.subarray(this.outPtr, this.outPtr + n);
+    return this.engine.compress(offset, length, level);
   }
 }
 

@@ -5,6 +5,7 @@ import {
   activeNativeZstd,
   compress,
   decompress,
+  RawZstd,
   setZstdImplementation,
   type ZstdImplementation,
 } from "../../../src/repo/compression.js";
@@ -105,6 +106,26 @@ describe("zstd implementations", () => {
       flipped[flipped.length - 2] ^= 0xff;
       const code = await codeOf(decompress(flipped, 100_000, 100_000));
       expect(code === undefined || code === "CORRUPT").toBe(true);
+    }
+  });
+
+  it("RawZstd compresses ranges of its reused input buffer with either implementation", async () => {
+    for (const impl of IMPLEMENTATIONS) {
+      setZstdImplementation(impl);
+      const raw = await RawZstd.create(300_000, 100_000);
+      const input = raw.input;
+      for (let i = 0; i < input.length; i++) input[i] = (i >> 4) % 7;
+      for (const [offset, length] of [
+        [0, 0],
+        [5, 100_000],
+        [199_999, 100_000],
+      ]) {
+        const frame = Uint8Array.from(raw.compress(offset, length, 3));
+        const want = Buffer.from(raw.input.subarray(offset, offset + length));
+        expect(Buffer.from(await decompress(frame, length, length)).equals(want)).toBe(true);
+      }
+      expect(() => raw.compress(250_000, 60_000, 1)).toThrow(/out of bounds/);
+      expect(() => raw.compress(0, 100_001, 1)).toThrow(/out of bounds/);
     }
   });
 
