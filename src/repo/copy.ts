@@ -9,25 +9,16 @@
 
 import { ResticTsError } from "../errors.js";
 import { BlobSet } from "./blob-set.js";
-import { hasTags } from "./forget.js";
-import { parseGoTime } from "./gotime.js";
+import { goTimeString, parseGoTime } from "./gotime.js";
 import type { Id } from "./id.js";
+import { IndexWriter, WHEN_FULL } from "./index-writer.js";
 import type { IndexedRepository } from "./indexed.js";
-import { type MaintenanceLog, SILENT_LOG, writeIndexFiles } from "./rebuild-index.js";
-import { PackWriter, repack } from "./repacker.js";
+import { PackUploader } from "./pack-uploader.js";
+import { type MaintenanceLog, SILENT_LOG } from "./rebuild-index.js";
+import { repack } from "./repacker.js";
 import { type Snapshot, serialiseSnapshot } from "./snapshot.js";
-import type { SnapshotEntry } from "./snapshots.js";
-import { streamTrees } from "./tree-stream.js";
-
-/** Go's Time.String() ("2006-01-02 15:04:05.999999999 -0700 MST") of an RFC 3339 time. */
-export function goTimeString(time: string): string {
-  const m = /^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})(?:[.,](\d+))?(Z|[+-]\d{2}:\d{2})$/.exec(time);
-  if (m === null) return time;
-  const frac = (m[3] ?? "").slice(0, 9).replace(/0+$/, "");
-  const off = m[4] === "Z" ? "+0000" : m[4].replace(":", "");
-  const zone = off === "+0000" || off === "-0000" ? "+0000 UTC" : `${off} ${off}`;
-  return `${m[1]} ${m[2]}${frac === "" ? "" : `.${frac}`} ${zone}`;
-}
+import { hasTags, type SnapshotEntry } from "./snapshots.js";
+import { streamTrees } from "./walk.js";
 
 function sameInstant(a: string, b: string): boolean {
   const x = parseGoTime(a);
@@ -138,27 +129,31 @@ async function copyTree(
     if (dst.index.has(type, id) || !copyBlobs.add(type, id)) return;
     for (const loc of src.index.lookup(type, id)) packs.add(loc.packId);
   };
-  await streamTrees(src, [root], {
+  await streamTrees(src, [{ id: root }], {
     seen: (id) => {
       if (visitedTrees.has(id)) return true;
       visitedTrees.add(id);
       return false;
     },
-    visit: (id, tree) => {
+    child: (_job, id) => ({ id }),
+    visit: ({ id }, tree) => {
       enqueue("tree", id);
       for (const node of tree.nodes) for (const b of node.content ?? []) enqueue("data", b);
     },
   });
   const count = copyBlobs.size;
   if (count === 0) return 0;
-  const writer = new PackWriter(dst.repo, options.packSize);
-  await repack(src, [...packs], copyBlobs, writer);
-  await writer.flush();
+  const indexWriter = new IndexWriter(dst.repo, dst.index, WHEN_FULL);
+  const uploader = new PackUploader(dst.repo, indexWriter, undefined, false);
+  await repack(src, [...packs], copyBlobs, {
+    repo: dst.repo,
+    uploader,
+    packSize: options.packSize,
+  });
   if (copyBlobs.size !== 0) {
     const missing = [...copyBlobs].map((h) => `${h.type}/${h.id.slice(0, 8)}`);
     throw new ResticTsError("CORRUPT", `blobs not found in the source packs: ${missing.join(" ")}`);
   }
-  await writeIndexFiles(dst.repo, writer.packs, []);
-  for (const p of writer.packs) dst.index.add(p.id, p.blobs);
+  await indexWriter.finish();
   return count;
 }

@@ -12,7 +12,7 @@
 import { ResticTsError } from "../errors.js";
 import { goJsonString } from "./gostring.js";
 import { civilFromDays, daysFromCivil, tryParseGoTime } from "./gotime.js";
-import type { SnapshotEntry } from "./snapshots.js";
+import { hasTags, type SnapshotEntry } from "./snapshots.js";
 import { compareNames } from "./tree.js";
 
 /** restic's Duration: calendar units, each may be negative. */
@@ -259,16 +259,6 @@ export interface PolicyResult {
   readonly remove: SnapshotEntry[];
   /** One per kept snapshot, in the order of `keep`. */
   readonly reasons: KeepReason[];
-}
-
-/** restic's Snapshot.HasTags: all of `l` ("" matches a snapshot without tags). */
-export function hasTags(tags: readonly string[] | undefined, l: readonly string[]): boolean {
-  const have = tags ?? [];
-  for (const tag of l) {
-    if (tag === "" && have.length === 0) return true;
-    if (!have.includes(tag)) return false;
-  }
-  return true;
 }
 
 /**

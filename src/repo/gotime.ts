@@ -148,6 +148,39 @@ export function localOffsetMinutes(seconds: bigint): number {
   return off === 0 ? 0 : off;
 }
 
+function localAbbreviation(date: Date): string | undefined {
+  try {
+    const part = new Intl.DateTimeFormat("en-US", { timeZoneName: "short" })
+      .formatToParts(date)
+      .find((p) => p.type === "timeZoneName")?.value;
+    return part !== undefined && /^[A-Z]{2,5}$/.test(part) ? part : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Go's time.Time.String() of a timestamp as restic parsed it from JSON:
+ * "2006-01-02 15:04:05.999999999 -0700 MST" in the offset it was written with; the zone is
+ * "UTC" for "Z", the local zone's abbreviation when the offset is the local one, else the
+ * numeric offset again (Go's FixedZone without a name).
+ */
+export function goTimeString(text: string): string {
+  const t = parseGoTime(text);
+  const off = t.offsetMinutes;
+  const [y, m, d, sod] = split(t.seconds, off);
+  let s = `${pad(y, 4)}-${pad(m, 2)}-${pad(d, 2)} ${pad(Math.floor(sod / 3600), 2)}:${pad(Math.floor(sod / 60) % 60, 2)}:${pad(sod % 60, 2)}`;
+  if (t.nanos !== 0) s += `.${pad(t.nanos, 9).replace(/0+$/, "")}`;
+  const a = Math.abs(off);
+  const numeric = `${off < 0 ? "-" : "+"}${pad(Math.floor(a / 60), 2)}${pad(a % 60, 2)}`;
+  let zone = numeric;
+  if (/[zZ]$/.test(text)) zone = "UTC";
+  else if (localOffsetMinutes(t.seconds) === off) {
+    zone = localAbbreviation(new Date(Number(t.seconds) * 1000)) ?? numeric;
+  }
+  return `${s} ${numeric} ${zone}`;
+}
+
 /** Parse what Go's time.Parse(time.RFC3339, s) accepts; undefined where Go reports an error. */
 export function tryParseGoTime(s: string): GoTime | undefined {
   const m = RFC3339.exec(s);

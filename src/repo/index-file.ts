@@ -54,9 +54,24 @@ function parseIdField(v: unknown, where: string): Id {
   return v.toLowerCase();
 }
 
+/** A short description of a JSON value for a message (JSON.stringify of a hostile, deeply
+ * nested value would overflow the stack or make a huge message). */
+function describeValue(v: unknown): string {
+  if (typeof v === "number" || typeof v === "boolean" || v === null) return String(v);
+  if (typeof v === "string") return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v);
+  return Array.isArray(v) ? "an array" : typeof v === "object" ? "an object" : typeof v;
+}
+
 function parseUint(v: unknown, where: string): number {
-  if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > MAX_UINT32) {
-    throw corrupt(`${where} is not an unsigned 32-bit integer: ${JSON.stringify(v)}`);
+  // Go's ParseUint refuses "-0" too
+  if (
+    typeof v !== "number" ||
+    !Number.isInteger(v) ||
+    v < 0 ||
+    Object.is(v, -0) ||
+    v > MAX_UINT32
+  ) {
+    throw corrupt(`${where} is not an unsigned 32-bit integer: ${describeValue(v)}`);
   }
   return v;
 }

@@ -1,16 +1,23 @@
-// Writing index files during a backup (restic design.rst "Indexing"; restic 0.14's
-// MasterIndex.SaveFullIndex and Repository.Flush): every uploaded pack is added to the
-// in-memory master index at once and to the pending index file, which is saved when it is
-// "full" — restic's rule: 150,000 blobs in a v2 repository (50,000 in v1) or 10 minutes old —
-// and at the end. Additionally (for crash safety: the next backup can only reuse blobs whose
-// packs are indexed) a checkpoint is written every `checkpointPacks` packs or
-// `checkpointMs`. Index files are saved one at a time, always after the packs they name.
+// Writing index files (restic design.rst "Indexing"; restic 0.14's MasterIndex.SaveFullIndex,
+// MasterIndex.Save and Repository.Flush), for backup, copy, prune and rebuild-index: every
+// pack is added to the in-memory master index at once (when there is one) and to the pending
+// index file, which is saved when it is "full" — restic's rule: 150,000 blobs in a v2
+// repository (50,000 in v1) or 10 minutes old — and at the end. In a backup (for crash
+// safety: the next backup can only reuse blobs whose packs are indexed) a checkpoint is also
+// written every `checkpointPacks` packs or `checkpointMs`. Index files are saved one at a
+// time, always after the packs they name; only the last one carries `supersedes`, so a crash
+// part-way leaves the old index files in force (the caller deletes them afterwards).
 
 import type { Id } from "./id.js";
 import type { IndexBlob, IndexPack } from "./index-file.js";
 import { serialiseIndex } from "./index-file.js";
 import type { MasterIndex } from "./master-index.js";
 import type { Repository } from "./repository.js";
+
+/** Blobs per index file in a v1 repository (restic's indexMaxBlobs). */
+export const INDEX_MAX_BLOBS = 50_000;
+/** Blobs per (compressed) index file in a v2 repository. */
+export const INDEX_MAX_BLOBS_COMPRESSED = 3 * INDEX_MAX_BLOBS;
 
 export interface IndexWriterOptions {
   /** Write nothing (a dry run); the master index is still updated. */
@@ -23,7 +30,16 @@ export interface IndexWriterOptions {
   readonly checkpointPacks?: number;
   /** Save a checkpoint when the oldest pending pack is this old. Default 30 s. */
   readonly checkpointMs?: number;
+  /** Index files the last file written supersedes (it is written even when empty). */
+  readonly supersedes?: readonly Id[];
 }
+
+/** Save index files only when full and at the end (restic's MasterIndex.Save): no checkpoints. */
+export const WHEN_FULL = {
+  maxAgeMs: Number.POSITIVE_INFINITY,
+  checkpointPacks: 0,
+  checkpointMs: Number.POSITIVE_INFINITY,
+} as const satisfies IndexWriterOptions;
 
 export class IndexWriter {
   private pending: IndexPack[] = [];
@@ -41,10 +57,11 @@ export class IndexWriter {
 
   constructor(
     private readonly repo: Repository,
-    private readonly index: MasterIndex,
+    private readonly index: MasterIndex | undefined,
     private readonly opts: IndexWriterOptions = {},
   ) {
-    this.maxBlobs = opts.maxBlobs ?? (repo.version >= 2 ? 150_000 : 50_000);
+    this.maxBlobs =
+      opts.maxBlobs ?? (repo.version >= 2 ? INDEX_MAX_BLOBS_COMPRESSED : INDEX_MAX_BLOBS);
     this.maxAgeMs = opts.maxAgeMs ?? 10 * 60 * 1000;
     this.checkpointPacks = opts.checkpointPacks ?? 8;
     this.checkpointMs = opts.checkpointMs ?? 30_000;
@@ -52,7 +69,7 @@ export class IndexWriter {
 
   /** Record an uploaded pack: in the master index now, in an index file soon. */
   add(packId: Id, blobs: readonly IndexBlob[]): void {
-    this.index.add(packId, blobs);
+    this.index?.add(packId, blobs);
     if (this.pending.length === 0) this.since = Date.now();
     this.pending.push({ id: packId, blobs });
     this.pendingBlobs += blobs.length;
@@ -67,20 +84,20 @@ export class IndexWriter {
     }
   }
 
-  private saveDetached(): void {
+  private saveDetached(supersedes: readonly Id[] = []): void {
     const packs = this.pending;
     this.pending = [];
     this.pendingBlobs = 0;
     this.saving = this.saving
-      .then(() => this.write(packs))
+      .then(() => this.write(packs, supersedes))
       .catch((err: Error) => {
         this.failure ??= err;
       });
   }
 
-  private async write(packs: IndexPack[]): Promise<void> {
-    if (packs.length === 0 || this.opts.dryRun) return;
-    const bytes = serialiseIndex({ supersedes: [], packs });
+  private async write(packs: IndexPack[], supersedes: readonly Id[]): Promise<void> {
+    if ((packs.length === 0 && supersedes.length === 0) || this.opts.dryRun) return;
+    const bytes = serialiseIndex({ supersedes, packs });
     const id = await this.repo.saveUnpacked("index", bytes);
     this.saved.push(id);
     this.bytesWritten += bytes.length;
@@ -88,7 +105,7 @@ export class IndexWriter {
 
   /** Save what is pending and wait for every index file; returns the IDs written. */
   async finish(): Promise<Id[]> {
-    this.saveDetached();
+    this.saveDetached(this.opts.supersedes);
     await this.saving;
     if (this.failure !== undefined) throw this.failure;
     return [...this.saved];

@@ -3,22 +3,23 @@
 // memory is expensive on this kind of VM, and memory stays bounded whatever the pack size),
 // and each blob is handed out as a view into that buffer. With `wholeFile` every byte of the
 // file is read (so its SHA-256 can be checked); otherwise only the runs that hold the wanted
-// blobs. Blobs are verified: MAC, decryption, optional decompression (skipped for raw zstd
+// blobs. Blobs are verified: MAC and decryption (the crypto module's openInto, into a reused
+// buffer when the plaintext is not kept), optional decompression (skipped for raw zstd
 // blocks), SHA-256 against their ID.
 
-import { createDecipheriv, createHash, timingSafeEqual } from "node:crypto";
+import { createHash } from "node:crypto";
 import { open as openFile } from "node:fs/promises";
 import type { Backend } from "../backends/backend.js";
 import { LocalBackend } from "../backends/local.js";
 import { sha256, toHex } from "../crypto/hash.js";
 import {
-  IV_SIZE,
-  MAC_SIZE,
   type MasterKey,
-  poly1305Aes,
+  open,
+  openInto,
+  plaintextLength,
   SEAL_OVERHEAD,
 } from "../crypto/master-key.js";
-import { fromSystemError, ResticTsError } from "../errors.js";
+import { fromSystemError, isResticTsError, ResticTsError } from "../errors.js";
 import { decompress } from "./compression.js";
 import type { Id } from "./id.js";
 import type { BlobType } from "./pack.js";
@@ -185,54 +186,30 @@ function blobName(entry: PackEntry): string {
   return `${entry.type}/${entry.id.slice(0, 8)}`;
 }
 
-/**
- * Decryption runs in slices of this size, each hashed while still in cache. Small slices keep
- * node:crypto's output buffers small enough for malloc to recycle (measured here: 16 KiB
- * slices fault in a quarter of the pages 128 KiB slices do and cost ~40% less CPU).
- */
-const DECRYPT_SLICE = 16 * 1024;
+/** Plaintext of blobs being verified, reused from blob to blob (see the top of this file). */
+const plainScratch = new ScratchBuffer();
 
-/** Check the MAC of a sealed blob (no allocation); UNAUTHENTICATED when it does not verify. */
-function checkMac(key: MasterKey, packId: Id, entry: PackEntry, sealed: Uint8Array): void {
+/**
+ * Run `decrypt` (the crypto module's open or openInto: MAC first, then AES-CTR) on a blob,
+ * restating its errors for the blob: CORRUPT when too short to hold any plaintext,
+ * UNAUTHENTICATED when the MAC fails.
+ */
+function decryptBlob<T>(packId: Id, entry: PackEntry, sealed: Uint8Array, decrypt: () => T): T {
   const n = sealed.length;
   if (n <= SEAL_OVERHEAD) {
     throw new ResticTsError("CORRUPT", `invalid blob length ${n} of blob ${blobName(entry)}`);
   }
-  const iv = sealed.subarray(0, IV_SIZE);
-  const tag = poly1305Aes(key, iv, sealed.subarray(IV_SIZE, n - MAC_SIZE));
-  if (iv.every((b) => b === 0) || !timingSafeEqual(tag, sealed.subarray(n - MAC_SIZE))) {
-    throw new ResticTsError("UNAUTHENTICATED", "ciphertext verification failed", {
-      id: entry.id,
-      packId,
-    });
+  try {
+    return decrypt();
+  } catch (err) {
+    if (!isResticTsError(err, "UNAUTHENTICATED")) throw err;
+    throw new ResticTsError(
+      "UNAUTHENTICATED",
+      "ciphertext verification failed",
+      { id: entry.id, packId },
+      { cause: err },
+    );
   }
-}
-
-/** Check the MAC, then decrypt the whole blob with one AES-CTR call. */
-function decrypt(key: MasterKey, packId: Id, entry: PackEntry, sealed: Uint8Array): Uint8Array {
-  checkMac(key, packId, entry, sealed);
-  const iv = sealed.subarray(0, IV_SIZE);
-  return createDecipheriv("aes-256-ctr", key.encrypt, iv).update(
-    sealed.subarray(IV_SIZE, sealed.length - MAC_SIZE),
-  );
-}
-
-/**
- * Decrypt in slices, handing each decrypted slice to `sink` (no plaintext buffer is kept:
- * small, same-sized output buffers are cheap to recycle; one blob-sized buffer is not).
- * Stops early when `sink` returns false. The MAC must have been checked.
- */
-function decryptSlices(
-  key: MasterKey,
-  sealed: Uint8Array,
-  sink: (plain: Uint8Array) => boolean,
-): boolean {
-  const d = createDecipheriv("aes-256-ctr", key.encrypt, sealed.subarray(0, IV_SIZE));
-  const end = sealed.length - MAC_SIZE;
-  for (let p = IV_SIZE; p < end; p += DECRYPT_SLICE) {
-    if (!sink(d.update(sealed.subarray(p, Math.min(end, p + DECRYPT_SLICE))))) return false;
-  }
-  return true;
 }
 
 function wrongHash(packId: Id, entry: PackEntry, got: string): ResticTsError {
@@ -266,7 +243,7 @@ export async function openBlob(
   entry: PackEntry,
   sealed: Uint8Array,
 ): Promise<Uint8Array> {
-  let plain = decrypt(key, packId, entry, sealed);
+  let plain = decryptBlob(packId, entry, sealed, () => open(key, sealed));
   if (entry.uncompressedLength !== undefined) {
     plain = await decompressBlob(packId, entry, plain, entry.uncompressedLength);
   }
@@ -276,9 +253,9 @@ export async function openBlob(
 }
 
 /**
- * openBlob without keeping the plaintext: decrypted slice by slice into the hash; a
- * compressed blob stored in raw zstd blocks (incompressible data) is hashed as it streams
- * past instead of being decompressed.
+ * openBlob without keeping the plaintext: decrypted into a reused buffer and hashed there; a
+ * compressed blob stored in raw zstd blocks (incompressible data) is hashed as it is, without
+ * being decompressed.
  */
 export async function verifyBlob(
   key: MasterKey,
@@ -286,22 +263,21 @@ export async function verifyBlob(
   entry: PackEntry,
   sealed: Uint8Array,
 ): Promise<void> {
-  checkMac(key, packId, entry, sealed);
+  const buf = plainScratch.get(plaintextLength(sealed.length));
+  const plain = buf.subarray(
+    0,
+    decryptBlob(packId, entry, sealed, () => openInto(key, sealed, buf)),
+  );
   let got: string | undefined;
   if (entry.uncompressedLength === undefined) {
-    const hash = createHash("sha256");
-    decryptSlices(key, sealed, (plain) => {
-      hash.update(plain);
-      return true;
-    });
-    got = hash.digest("hex");
+    got = createHash("sha256").update(plain).digest("hex");
   } else {
     const raw = new RawFrameHasher(entry.uncompressedLength);
-    if (decryptSlices(key, sealed, (plain) => raw.push(plain))) got = raw.digest();
+    if (raw.push(plain)) got = raw.digest();
     if (got === undefined) {
-      const frame = decrypt(key, packId, entry, sealed);
-      const plain = await decompressBlob(packId, entry, frame, entry.uncompressedLength);
-      got = toHex(sha256(plain));
+      // a copy: the scratch buffer may be reused while decompression is awaited
+      const frame = plain.slice();
+      got = toHex(sha256(await decompressBlob(packId, entry, frame, entry.uncompressedLength)));
     }
   }
   if (got !== entry.id) throw wrongHash(packId, entry, got);

@@ -1,8 +1,9 @@
-// The upload side of a backup (restic's packer manager, packer uploader and the "in flight"
-// set of its master index): packs are saved to data/ under the SHA-256 of their bytes and
-// only then indexed; a blob is claimed once — by the first worker or packer that finds it
-// new — so no blob is stored twice in one backup; tree blobs (and the main thread's own data
-// blobs: stdin, in-memory files) go through a MainPacker, data and trees never share a pack.
+// Writing packs (restic's packer manager, packer uploader and the "in flight" set of its
+// master index), for backup, prune and copy: packs are saved to data/ under the SHA-256 of
+// their bytes and only then indexed; in a backup a blob is claimed once — by the first worker
+// or packer that finds it new — so no blob is stored twice. A MainPacker fills the packs of one
+// blob type (data and trees never share a pack): backup's tree blobs and the main thread's
+// own data blobs (stdin, in-memory files), and every blob prune and copy repack.
 
 import { sha256, toHex } from "../crypto/hash.js";
 import { SEAL_OVERHEAD, sealInto } from "../crypto/master-key.js";
@@ -53,7 +54,7 @@ export class PackUploader {
   constructor(
     private readonly repo: Repository,
     private readonly writer: IndexWriter,
-    private readonly claims: BlobClaims,
+    private readonly claims: BlobClaims | undefined,
     private readonly dryRun: boolean,
   ) {}
 
@@ -71,16 +72,29 @@ export class PackUploader {
       id,
       blobs.map((b) => ({ ...b, type })),
     );
-    this.claims.settle(
+    this.claims?.settle(
       type,
       blobs.map((b) => b.id),
     );
   }
 }
 
+/** Room beyond the target pack size: restic's largest chunk (8 MiB) and the header. */
+const PACK_SLACK = 8 * 1024 * 1024 + 64 * 1024;
+
+export interface PackerOptions {
+  /**
+   * In v2, store a blob compressed even when zstd does not make it smaller (restic's own rule;
+   * prune relies on it: a pack with an uncompressed tree would be repacked again and again).
+   */
+  readonly compressAlways?: boolean;
+  /** Uploads in flight before `add` waits for the oldest (bounds memory). Default: no limit. */
+  readonly maxUploads?: number;
+}
+
 /**
- * Packs blobs on the main thread: compress (v2 unless off), seal, and upload each pack when it
- * reaches the target size. Used for tree blobs and for data that never reaches a worker.
+ * Packs blobs of one type on the main thread: compress (v2 unless off), seal, and upload each
+ * pack when it reaches the target size.
  */
 export class MainPacker {
   private builder: PackBuilder | undefined;
@@ -94,6 +108,7 @@ export class MainPacker {
     private readonly uploader: PackUploader,
     private readonly packSize: number,
     private readonly compression: CompressionMode,
+    private readonly options: PackerOptions = {},
   ) {}
 
   /** Store a blob the caller has claimed. Returns once it is in a pack (maybe not uploaded). */
@@ -104,20 +119,32 @@ export class MainPacker {
       this.repo.version >= 2 && (this.compression !== "off" || this.type === "tree");
     if (compressIt && plaintext.length > 0) {
       const z = await compress(plaintext, this.compression === "max" ? "max" : "auto");
-      if (z.length < plaintext.length) {
+      if (z.length < plaintext.length || this.options.compressAlways === true) {
         data = z;
         uncompressedLength = plaintext.length;
       }
     }
     const sealed = new Uint8Array(data.length + SEAL_OVERHEAD);
     sealInto(this.repo.masterKey, data, sealed, 0);
-    this.builder ??= new PackBuilder({ key: this.repo.masterKey, repoVersion: this.repo.version });
-    this.builder.add(this.type, id, sealed, uncompressedLength);
-    this.storedBytes += sealed.length;
-    if (this.builder.size >= this.packSize || this.builder.headerFull) this.finish();
+    await this.addSealed(id, sealed, uncompressedLength);
   }
 
-  private finish(): void {
+  /**
+   * Store a blob already sealed with the repository's key (compressed first when
+   * `uncompressedLength` is given). The bytes are copied.
+   */
+  async addSealed(id: Id, sealed: Uint8Array, uncompressedLength?: number): Promise<void> {
+    this.builder ??= new PackBuilder({
+      key: this.repo.masterKey,
+      repoVersion: this.repo.version,
+      capacity: this.packSize + PACK_SLACK,
+    });
+    this.builder.add(this.type, id, sealed, uncompressedLength);
+    this.storedBytes += sealed.length;
+    if (this.builder.size >= this.packSize || this.builder.headerFull) await this.finish();
+  }
+
+  private async finish(): Promise<void> {
     const b = this.builder;
     if (b === undefined || b.count === 0) return;
     this.builder = undefined;
@@ -133,12 +160,18 @@ export class MainPacker {
     );
     const bytes = b.finalize();
     const id = toHex(sha256(bytes));
-    this.uploads.push(this.uploader.upload(this.type, id, bytes, blobs));
+    const upload = this.uploader.upload(this.type, id, bytes, blobs);
+    // Awaited by flush (or below); until then a failed upload must not be an unhandled
+    // rejection, which would end the process.
+    upload.catch(() => {});
+    this.uploads.push(upload);
+    const max = this.options.maxUploads ?? Number.POSITIVE_INFINITY;
+    while (this.uploads.length > max) await this.uploads.shift();
   }
 
   /** Upload the open pack and wait for every upload of this packer. */
   async flush(): Promise<void> {
-    this.finish();
+    await this.finish();
     const all = this.uploads;
     this.uploads = [];
     await Promise.all(all);

@@ -251,14 +251,18 @@ export interface PackBuilderOptions {
   readonly key: MasterKey;
   /** Repository version: compressed entries (types 2/3) exist only in version 2. */
   readonly repoVersion: 1 | 2;
+  /** Bytes to reserve at first (say, a full pack and one largest blob), so it rarely grows. */
+  readonly capacity?: number;
 }
 
 /**
  * Accumulates already-sealed blobs of one pack and produces the pack file. Pure in-memory:
- * the caller decides when the pack is full (`size`, `headerFull`) and uploads the bytes.
+ * the caller decides when the pack is full (`size`, `headerFull`) and uploads the bytes. The
+ * blobs are copied into one buffer that becomes the pack file (pages are only touched as it
+ * is filled; it doubles when it must grow).
  */
 export class PackBuilder {
-  private readonly parts: Uint8Array[] = [];
+  private buf = new Uint8Array(0);
   private readonly list: PackBlob[] = [];
   private bytes = 0;
   private headerBytes = 0;
@@ -268,7 +272,7 @@ export class PackBuilder {
 
   /**
    * Append a sealed blob (IV || ciphertext || MAC of the plaintext, zstd-compressed first
-   * when `uncompressedLength` is given). The bytes are kept by reference.
+   * when `uncompressedLength` is given). The bytes are copied.
    */
   add(type: BlobType, id: Id, sealedBlob: Uint8Array, uncompressedLength?: number): PackBlob {
     if (this.finalized) throw new ResticTsError("INVALID_ARGUMENT", "pack is already finalized");
@@ -283,11 +287,22 @@ export class PackBuilder {
         ? { type, id, offset: this.bytes, length: sealedBlob.length }
         : { type, id, offset: this.bytes, length: sealedBlob.length, uncompressedLength };
     buildPackHeader([blob]); // validates the entry
-    this.parts.push(sealedBlob);
+    this.reserve(this.bytes + sealedBlob.length);
+    this.buf.set(sealedBlob, this.bytes);
     this.list.push(blob);
     this.bytes += sealedBlob.length;
     this.headerBytes += entrySize(blob);
     return blob;
+  }
+
+  private reserve(n: number): void {
+    if (this.buf.length >= n) return;
+    let cap = Math.max(this.buf.length * 2, this.options.capacity ?? 0, 64 * 1024);
+    while (cap < n) cap *= 2;
+    const b = Buffer.allocUnsafeSlow(cap);
+    const bigger = new Uint8Array(b.buffer, b.byteOffset, cap);
+    bigger.set(this.buf.subarray(0, this.bytes));
+    this.buf = bigger;
   }
 
   /** Blob bytes added so far. */
@@ -323,16 +338,16 @@ export class PackBuilder {
       throw new ResticTsError("INVALID_ARGUMENT", "a pack needs at least one blob");
     this.finalized = true;
     const sealed = seal(this.options.key, buildPackHeader(this.list));
-    const out = new Uint8Array(this.bytes + sealed.length + HEADER_LENGTH_SIZE);
-    let pos = 0;
-    for (const p of this.parts) {
-      out.set(p, pos);
-      pos += p.length;
-    }
-    out.set(sealed, pos);
-    pos += sealed.length;
-    new DataView(out.buffer).setUint32(pos, sealed.length, true);
-    this.parts.length = 0;
+    const total = this.bytes + sealed.length + HEADER_LENGTH_SIZE;
+    this.reserve(total);
+    const out = this.buf.subarray(0, total);
+    this.buf = new Uint8Array(0);
+    out.set(sealed, this.bytes);
+    new DataView(out.buffer, out.byteOffset).setUint32(
+      total - HEADER_LENGTH_SIZE,
+      sealed.length,
+      true,
+    );
     return out;
   }
 }

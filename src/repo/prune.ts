@@ -17,23 +17,19 @@
 // Until 3 completes the old index is in force and every pack it names still exists; the new
 // packs are merely unreferenced. After 3 the new index names only packs that exist.
 
-import { ResticTsError } from "../errors.js";
+import { isResticTsError, ResticTsError } from "../errors.js";
 import { BlobSet } from "./blob-set.js";
 import { loadIndexesForCheck } from "./check/index-check.js";
 import type { Id } from "./id.js";
+import { IndexWriter, WHEN_FULL } from "./index-writer.js";
 import { IndexedRepository } from "./indexed.js";
 import { type BlobType, DEFAULT_PACK_SIZE, entrySize } from "./pack.js";
-import {
-  indexPacks,
-  type MaintenanceLog,
-  removeFiles,
-  SILENT_LOG,
-  writeIndexFiles,
-} from "./rebuild-index.js";
-import { PackWriter, repack } from "./repacker.js";
+import { PackUploader } from "./pack-uploader.js";
+import { indexPacks, type MaintenanceLog, removeFiles, SILENT_LOG } from "./rebuild-index.js";
+import { repack } from "./repacker.js";
 import type { Repository } from "./repository.js";
 import { loadSnapshot } from "./snapshots.js";
-import { findUsedBlobs } from "./tree-stream.js";
+import { findUsedBlobs } from "./walk.js";
 
 export type MaxUnused =
   | { readonly kind: "unlimited" }
@@ -155,9 +151,14 @@ export async function usedBlobs(
     try {
       tree = (await loadSnapshot(repo.repo, id)).tree;
     } catch (err) {
-      throw new ResticTsError("CORRUPT", `failed loading snapshot: ${(err as Error).message}`, {
-        id,
-      });
+      // Keep the cause's code: a snapshot that could not be read (IO) is not a damaged one.
+      const code = isResticTsError(err) ? err.code : "CORRUPT";
+      throw new ResticTsError(
+        code,
+        `failed loading snapshot: ${(err as Error).message}`,
+        { id },
+        { cause: err },
+      );
     }
     if (tree === null) throw fail(`failed loading snapshot: snapshot ${id} has no tree`);
     roots.push(tree);
@@ -423,16 +424,21 @@ export async function executePrune(
     await removeFiles(repo.repo, "data", plan.removePacksFirst, log);
   }
   const removePacks = new Set(plan.removePacks);
-  const writer = new PackWriter(repo.repo, options.packSize ?? DEFAULT_PACK_SIZE);
+  // the new packs are indexed as they are saved; the old index's packs join at the end
+  const indexWriter = new IndexWriter(repo.repo, undefined, {
+    ...WHEN_FULL,
+    supersedes: plan.indexIds,
+  });
+  const uploader = new PackUploader(repo.repo, indexWriter, undefined, false);
   if (plan.repackPacks.size > 0) {
     const keep = plan.keepBlobs ?? new BlobSet();
     log.verbose("repacking packs");
     const v2 = repo.repo.version >= 2;
-    await repack(repo, [...plan.repackPacks], keep, writer, {
+    const target = { repo: repo.repo, uploader, packSize: options.packSize };
+    await repack(repo, [...plan.repackPacks], keep, target, {
       // restic re-encodes every repacked blob, so v2 repacking compresses what was not
       recompress: (e) => v2 && e.uncompressedLength === undefined,
     });
-    await writer.flush();
     for (const id of plan.repackPacks) removePacks.add(id);
     if (keep.size !== 0) {
       log.warn(`{${[...keep].map((h) => `${h.type}/${short(h.id)}`).join(" ")}} was not repacked`);
@@ -443,8 +449,8 @@ export async function executePrune(
   let indexesWritten: Id[] = [];
   if (ignore.size > 0) {
     log.verbose("rebuilding index");
-    const packs = [...indexPacks(repo.index, ignore), ...writer.packs];
-    indexesWritten = await writeIndexFiles(repo.repo, packs, plan.indexIds);
+    for (const p of indexPacks(repo.index, ignore)) indexWriter.add(p.id, p.blobs);
+    indexesWritten = await indexWriter.finish();
     log.verbose("deleting obsolete index files");
     const obsolete = plan.indexIds.filter((id) => !indexesWritten.includes(id));
     await removeFiles(repo.repo, "index", obsolete, log, true);
@@ -454,5 +460,6 @@ export async function executePrune(
     await removeFiles(repo.repo, "data", removePacks, log);
   }
   log.verbose("done");
-  return { packsWritten: writer.packs.length, bytesWritten: writer.bytesWritten, indexesWritten };
+  const { packs, bytes } = uploader.stats;
+  return { packsWritten: packs, bytesWritten: bytes, indexesWritten };
 }

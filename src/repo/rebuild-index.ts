@@ -1,27 +1,19 @@
-// Writing fresh index files (restic 0.14 MasterIndex.Save, cmd_rebuild_index.go):
-//
-// writeIndexFiles splits a list of packs into index files of at most 50,000 blobs (150,000 in
-// v2, where index files are compressed) and saves them; only the last one written carries
-// `supersedes`, so a crash part-way leaves the old index files in force (readers that honour
-// supersedes never see a partial index). The caller deletes the superseded files afterwards.
-//
-// rebuildIndex is `rebuild-index`: keep what the index files say about packs that exist with
-// the right size, read the header of every other pack (all packs with readAllPacks), write
-// index files for the lot superseding every old one, then delete the old ones.
+// rebuild-index (restic 0.14 cmd_rebuild_index.go): keep what the index files say about packs
+// that exist with the right size, read the header of every other pack (all packs with
+// readAllPacks), write index files for the lot superseding every old one (index-writer.ts),
+// then delete the old ones. Also the logging and removal helpers prune and forget share.
 
 import type { MasterKey } from "../crypto/master-key.js";
 import { open } from "../crypto/master-key.js";
 import { describeError } from "./check/findings.js";
 import { packSizeFromEntries } from "./check/index-check.js";
 import type { Id } from "./id.js";
-import { type IndexPack, parseIndex, serialiseIndex } from "./index-file.js";
+import { type IndexPack, parseIndex } from "./index-file.js";
+import { IndexWriter, WHEN_FULL } from "./index-writer.js";
 import { mapLimit } from "./indexed.js";
 import { MasterIndex } from "./master-index.js";
 import { type PackBlob, readPackHeaderWith } from "./pack.js";
 import type { Repository } from "./repository.js";
-
-export const INDEX_MAX_BLOBS = 50_000;
-export const INDEX_MAX_BLOBS_COMPRESSED = 3 * INDEX_MAX_BLOBS;
 
 /** Messages for people, at restic's levels: warnings (stderr), normal and -v output. */
 export interface MaintenanceLog {
@@ -31,38 +23,6 @@ export interface MaintenanceLog {
 }
 
 export const SILENT_LOG: MaintenanceLog = { warn() {}, verbose() {}, verbose2() {} };
-
-/**
- * Save index files listing `packs`; the last file written supersedes `supersedes`. Returns the
- * IDs of the files written (none when there is nothing to list or supersede).
- */
-export async function writeIndexFiles(
-  repo: Repository,
-  packs: Iterable<IndexPack>,
-  supersedes: readonly Id[],
-): Promise<Id[]> {
-  const max = repo.version >= 2 ? INDEX_MAX_BLOBS_COMPRESSED : INDEX_MAX_BLOBS;
-  const files: IndexPack[][] = [];
-  let current: IndexPack[] = [];
-  let blobs = 0;
-  for (const p of packs) {
-    current.push(p);
-    blobs += p.blobs.length;
-    if (blobs >= max) {
-      files.push(current);
-      current = [];
-      blobs = 0;
-    }
-  }
-  if (current.length > 0 || files.length === 0) files.push(current);
-  if (files.length === 1 && files[0].length === 0 && supersedes.length === 0) return [];
-  const last = files.pop() as IndexPack[];
-  const ids = await mapLimit(files, 4, (list) =>
-    repo.saveUnpacked("index", serialiseIndex({ supersedes: [], packs: list })),
-  );
-  ids.push(await repo.saveUnpacked("index", serialiseIndex({ supersedes, packs: last })));
-  return ids;
-}
 
 /** Remove files of one type, warning about (and skipping) the ones that cannot be removed. */
 export async function removeFiles(
@@ -192,8 +152,9 @@ export async function rebuildIndex(
   }
   read.sort((a, b) => (a.id < b.id ? -1 : 1));
   log.verbose("rebuilding index");
-  const packs = [...indexPacks(index, removePacks), ...read];
-  const written = await writeIndexFiles(repo, packs, oldIndexes);
+  const writer = new IndexWriter(repo, undefined, { ...WHEN_FULL, supersedes: oldIndexes });
+  for (const p of [...indexPacks(index, removePacks), ...read]) writer.add(p.id, p.blobs);
+  const written = await writer.finish();
   log.verbose("deleting obsolete index files");
   const obsolete = oldIndexes.filter((id) => !written.includes(id));
   await removeFiles(repo, "index", obsolete, log, true);

@@ -1,23 +1,15 @@
-// Writing packs for prune and copy (restic 0.14 internal/repository/repack.go): PackWriter
-// assembles sealed blobs into packs of the target size — one buffer per blob type, reused from
-// pack to pack, data and tree blobs never mixed — and saves each under the SHA-256 of its
-// bytes; `repack` streams source packs and moves the blobs still wanted into a PackWriter:
-// verbatim when source and destination share the master key and no recompression is asked
-// for (after verifying MAC and hash), else decoded and sealed again (compressed in v2).
-//
-// (The backup write path has its own pack uploader; this is the maintenance commands'
-// minimal one, built on the same pack format helpers.)
+// Repacking for prune and copy (restic 0.14 internal/repository/repack.go): stream source packs
+// and move the blobs still wanted into new packs of the destination (pack-uploader.ts
+// MainPackers, one per blob type): verbatim when source and destination share the master key
+// and no recompression is asked for (after verifying MAC and hash), else decoded and sealed
+// again (always compressed in v2, as restic does).
 
-import { sha256, toHex } from "../crypto/hash.js";
-import { seal } from "../crypto/master-key.js";
 import { ResticTsError } from "../errors.js";
 import type { BlobSet } from "./blob-set.js";
-import { compress } from "./compression.js";
 import type { Id } from "./id.js";
-import type { IndexBlob, IndexPack } from "./index-file.js";
 import type { IndexedRepository } from "./indexed.js";
 import type { IndexEntry } from "./master-index.js";
-import { type BlobType, buildPackHeader, DEFAULT_PACK_SIZE, HEADER_LENGTH_SIZE } from "./pack.js";
+import { type BlobType, DEFAULT_PACK_SIZE } from "./pack.js";
 import {
   openBlob,
   openPackFile,
@@ -26,120 +18,31 @@ import {
   scanPack,
   verifyBlob,
 } from "./pack-stream.js";
+import { MainPacker, type PackUploader } from "./pack-uploader.js";
 import type { Repository } from "./repository.js";
 
-/** Room beyond the target size: restic's largest chunk (8 MiB) and the header. */
-const PACK_SLACK = 8 * 1024 * 1024 + 64 * 1024;
-
-/** The pack being filled for one blob type; its buffer is kept and reused for the next pack. */
-class OpenPack {
-  buf: Uint8Array = new Uint8Array(0);
-  size = 0;
-  blobs: IndexBlob[] = [];
-
-  constructor(private readonly target: number) {}
-
-  /**
-   * Room for `n` bytes. The first allocation holds a full pack plus one largest chunk (pages
-   * are only touched as they are filled); beyond that it doubles.
-   */
-  ensure(n: number): void {
-    if (this.buf.length >= n) return;
-    let cap = Math.max(this.buf.length * 2, this.target + PACK_SLACK);
-    while (cap < n) cap *= 2;
-    const b = Buffer.allocUnsafeSlow(cap);
-    const bigger = new Uint8Array(b.buffer, b.byteOffset, cap);
-    bigger.set(this.buf.subarray(0, this.size));
-    this.buf = bigger;
-  }
+/** Where repacked blobs go: packs of `packSize` in `repo`, saved and indexed by `uploader`. */
+export interface RepackTarget {
+  readonly repo: Repository;
+  readonly uploader: PackUploader;
+  readonly packSize?: number;
 }
 
-/** Assembles sealed blobs into packs and saves them; `packs` lists what was written. */
-export class PackWriter {
-  private readonly open: Record<BlobType, OpenPack>;
-  readonly packs: IndexPack[] = [];
-  /** Bytes of pack files written. */
-  bytesWritten = 0;
-
-  constructor(
-    readonly repo: Repository,
-    private readonly packSize: number = DEFAULT_PACK_SIZE,
-  ) {
-    this.open = { data: new OpenPack(packSize), tree: new OpenPack(packSize) };
-  }
-
-  /**
-   * Append a sealed blob (copied). A pack that has reached the target size is saved before the
-   * next blob goes in (so `dropLast` can always take back the blob just added).
-   */
-  async add(
-    type: BlobType,
-    id: Id,
-    sealed: Uint8Array,
-    uncompressedLength?: number,
-  ): Promise<void> {
-    if (uncompressedLength !== undefined && this.repo.version < 2) {
-      throw new ResticTsError("INVALID_ARGUMENT", "compressed blobs need repository version 2");
-    }
-    const p = this.open[type];
-    if (p.size >= this.packSize) await this.finish(type);
-    p.ensure(p.size + sealed.length);
-    p.buf.set(sealed, p.size);
-    const blob: IndexBlob =
-      uncompressedLength === undefined
-        ? { id, type, offset: p.size, length: sealed.length }
-        : { id, type, offset: p.size, length: sealed.length, uncompressedLength };
-    p.blobs.push(blob);
-    p.size += sealed.length;
-  }
-
-  /** Take back the blob of `type` added last. */
-  dropLast(type: BlobType): void {
-    const p = this.open[type];
-    const last = p.blobs.pop();
-    if (last !== undefined) p.size = last.offset;
-  }
-
-  /** Seal `plaintext` with the repository's key (zstd-compressed first in v2) and add it. */
-  async addPlaintext(type: BlobType, id: Id, plaintext: Uint8Array): Promise<void> {
-    if (this.repo.version >= 2) {
-      await this.add(
-        type,
-        id,
-        seal(this.repo.masterKey, await compress(plaintext, "auto")),
-        plaintext.length,
-      );
-    } else {
-      await this.add(type, id, seal(this.repo.masterKey, plaintext));
-    }
-  }
-
-  private async finish(type: BlobType): Promise<void> {
-    const p = this.open[type];
-    if (p.blobs.length === 0) return;
-    const header = seal(this.repo.masterKey, buildPackHeader(p.blobs));
-    const total = p.size + header.length + HEADER_LENGTH_SIZE;
-    p.ensure(total);
-    p.buf.set(header, p.size);
-    new DataView(p.buf.buffer, p.buf.byteOffset).setUint32(
-      p.size + header.length,
-      header.length,
-      true,
+/**
+ * The two packers prune and copy write with: restic's compression rule, and at most two
+ * uploads in flight each (memory stays bounded however much is repacked).
+ */
+export function repackPackers(target: RepackTarget): Record<BlobType, MainPacker> {
+  const make = (type: BlobType) =>
+    new MainPacker(
+      target.repo,
+      type,
+      target.uploader,
+      target.packSize ?? DEFAULT_PACK_SIZE,
+      "auto",
+      { compressAlways: true, maxUploads: 2 },
     );
-    const bytes = p.buf.subarray(0, total);
-    const id = toHex(sha256(bytes));
-    await this.repo.backend.save({ type: "data", name: id }, bytes);
-    this.packs.push({ id, blobs: p.blobs });
-    this.bytesWritten += total;
-    p.blobs = [];
-    p.size = 0;
-  }
-
-  /** Save the packs still open. */
-  async flush(): Promise<void> {
-    await this.finish("data");
-    await this.finish("tree");
-  }
+  return { data: make("data"), tree: make("tree") };
 }
 
 export interface RepackOptions {
@@ -150,17 +53,19 @@ export interface RepackOptions {
 }
 
 /**
- * Move every blob of `keep` found in `packs` (of `src`) into `writer`, deleting it from `keep`
- * as it goes (what is left was not found). A blob that fails verification is loaded from
- * another copy if the index knows one; otherwise the repack fails with its error.
+ * Move every blob of `keep` found in `packs` (of `src`) into new packs of `target`, deleting
+ * it from `keep` as it goes (what is left was not found), and wait until they are saved. A
+ * blob that fails verification is loaded from another copy if the index knows one; otherwise
+ * the repack fails with its error.
  */
 export async function repack(
   src: IndexedRepository,
   packs: readonly Id[],
   keep: BlobSet,
-  writer: PackWriter,
+  target: RepackTarget,
   options: RepackOptions = {},
 ): Promise<void> {
+  const packers = repackPackers(target);
   const byPack = new Map<Id, IndexEntry[]>();
   const wanted = new Set(packs);
   for (const { packId, blobs } of src.index.byPack()) {
@@ -170,7 +75,7 @@ export async function repack(
       blobs.filter((b) => keep.has(b.type, b.id)),
     );
   }
-  const sameKey = src.repo.masterKey === writer.repo.masterKey;
+  const sameKey = src.repo.masterKey === target.repo.masterKey;
   const buffer = new ScratchBuffer();
   const sizes = new Map<Id, number>();
   for await (const fi of src.repo.backend.list("data"))
@@ -192,40 +97,42 @@ export async function repack(
           if (!keep.delete(entry.type, entry.id)) return; // already moved from another pack
           const verbatim = sameKey && !(options.recompress?.(entry) ?? false);
           if (verbatim) {
-            await writer.add(entry.type, entry.id, sealed, entry.uncompressedLength);
             try {
               await verifyBlob(src.repo.masterKey, packId, entry, sealed);
             } catch (err) {
-              writer.dropLast(entry.type);
-              await recover(src, writer, entry, packId, err);
+              await recover(src, packers, entry, packId, err);
+              return;
             }
+            await packers[entry.type].addSealed(entry.id, sealed, entry.uncompressedLength);
             return;
           }
           let plain: Uint8Array;
           try {
             plain = await openBlob(src.repo.masterKey, packId, entry, sealed);
           } catch (err) {
-            await recover(src, writer, entry, packId, err);
+            await recover(src, packers, entry, packId, err);
             return;
           }
-          await writer.addPlaintext(entry.type, entry.id, plain);
+          await packers[entry.type].add(entry.id, plain);
         },
       });
       for (const entry of skipped) {
         if (!keep.delete(entry.type, entry.id)) continue;
-        await recover(src, writer, entry, packId, undefined);
+        await recover(src, packers, entry, packId, undefined);
       }
     } finally {
       await file.close();
     }
     options.onPack?.(packId);
   }
+  await packers.data.flush();
+  await packers.tree.flush();
 }
 
 /** A blob that could not be copied from `packId`: take it from another copy, or fail. */
 async function recover(
   src: IndexedRepository,
-  writer: PackWriter,
+  packers: Record<BlobType, MainPacker>,
   entry: PackEntry,
   packId: Id,
   err: unknown,
@@ -238,7 +145,7 @@ async function recover(
         { offset: loc.offset, length: loc.length },
       );
       const plain = await src.decodeBlob(entry.type, entry.id, loc, sealed);
-      await writer.addPlaintext(entry.type, entry.id, plain);
+      await packers[entry.type].add(entry.id, plain);
       return;
     } catch {
       // try the next copy

@@ -1,6 +1,8 @@
 // Finding snapshots (restic's `SNAPSHOT` arguments): a full ID, a unique ID prefix or `latest`,
-// narrowed by host, tag and path filters as restic's --host/--tag/--path do.
+// narrowed by host, tag and path filters as restic 0.14's --host/--tag/--path do
+// (Snapshot.HasHostname, HasTagList, HasPaths; FindLatestSnapshot makes the paths absolute).
 
+import * as nodePath from "node:path";
 import { ResticTsError } from "../errors.js";
 import { type Id, resolvePrefix } from "./id.js";
 import { mapLimit } from "./indexed.js";
@@ -15,10 +17,28 @@ export interface SnapshotEntry {
 export interface SnapshotFilter {
   /** Any of these hosts. */
   readonly hosts?: readonly string[];
-  /** Any of these tag lists; each entry is a comma-separated list the snapshot must all carry. */
+  /**
+   * Any of these tag lists; each entry is a comma-separated list (see splitTagList) the
+   * snapshot must all carry. An empty tag matches snapshots without tags: `--tag ''`.
+   */
   readonly tags?: readonly string[];
   /** The snapshot's paths must include all of these. */
   readonly paths?: readonly string[];
+}
+
+/** restic's splitTagList: comma-separated, white space trimmed, empty entries kept. */
+export function splitTagList(s: string): string[] {
+  return s.split(",").map((t) => t.trim());
+}
+
+/** restic's Snapshot.HasTags: carries every tag of `l`; "" matches a snapshot without tags. */
+export function hasTags(tags: readonly string[] | undefined, l: readonly string[]): boolean {
+  const have = tags ?? [];
+  for (const tag of l) {
+    if (tag === "" && have.length === 0) return true;
+    if (!have.includes(tag)) return false;
+  }
+  return true;
 }
 
 export async function loadSnapshot(repo: Repository, id: Id): Promise<Snapshot> {
@@ -40,33 +60,28 @@ export async function listSnapshots(
     .sort((a, b) => compareTime(a.snapshot.time, b.snapshot.time) || (a.id < b.id ? -1 : 1));
 }
 
+/** restic's HasHostname && HasTagList && HasPaths. */
 export function matchesFilter(sn: Snapshot, filter: SnapshotFilter): boolean {
   if (filter.hosts?.length && !filter.hosts.includes(sn.hostname)) return false;
-  if (filter.tags?.length) {
-    const have = new Set(sn.tags ?? []);
-    const anyList = filter.tags.some((list) =>
-      list
-        .split(",")
-        .filter((t) => t !== "")
-        .every((t) => have.has(t)),
-    );
-    if (!anyList) return false;
+  if (filter.tags?.length && !filter.tags.some((l) => hasTags(sn.tags, splitTagList(l)))) {
+    return false;
   }
-  if (filter.paths?.length) {
-    const have = new Set(sn.paths ?? []);
-    if (!filter.paths.every((p) => have.has(p))) return false;
-  }
-  return true;
+  const paths = sn.paths ?? [];
+  return (filter.paths ?? []).every((p) => paths.includes(p));
 }
 
-/** Resolve `ref` (ID, unique prefix or "latest") to a snapshot, honouring `filter` for "latest". */
+/**
+ * Resolve `ref` (ID, unique prefix or "latest") to a snapshot, honouring `filter` for "latest"
+ * (its paths made absolute, as restic's FindLatestSnapshot does).
+ */
 export async function findSnapshot(
   repo: Repository,
   ref: string,
   filter: SnapshotFilter = {},
 ): Promise<SnapshotEntry> {
   if (ref === "latest") {
-    const all = await listSnapshots(repo, filter);
+    const paths = filter.paths?.map((p) => nodePath.resolve(p));
+    const all = await listSnapshots(repo, { ...filter, paths });
     const last = all.at(-1);
     if (last === undefined)
       throw new ResticTsError("NOT_FOUND", "no snapshot matched the given filter", { ref });

@@ -14,7 +14,7 @@ import type { IndexedRepository } from "./indexed.js";
 import type { SnapshotEntry } from "./snapshots.js";
 import type { Tree } from "./tree.js";
 import { compareNames } from "./tree.js";
-import { findUsedBlobs } from "./tree-stream.js";
+import { findUsedBlobs } from "./walk.js";
 
 export type StatsMode = "restore-size" | "files-by-contents" | "blobs-per-file" | "raw-data";
 

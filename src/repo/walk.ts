@@ -1,18 +1,30 @@
-// Walking snapshot trees (restic 0.14 internal/walker): depth-first from the root tree, the
-// nodes of each tree in byte order of their names, every node's path joined with Go's
-// path.Join starting at "/". Subtrees are loaded through a bounded prefetcher so a walk over a
-// remote backend is not one round trip per directory. A subtree that is one of its own
-// ancestors (a cycle: only a forged repository can hold one, since tree IDs are hashes of
-// their content) is refused with HOSTILE_PATH instead of recursing forever.
+// Walking snapshot trees, the two ways restic does:
+//
+// walkTree (restic 0.14 internal/walker): depth-first from the root tree, the nodes of each
+// tree in byte order of their names, every node's path joined with Go's path.Join starting at
+// "/". Subtrees are loaded through a bounded prefetcher so a walk over a remote backend is not
+// one round trip per directory. A subtree that is one of its own ancestors (a cycle: only a
+// forged repository can hold one, since tree IDs are hashes of their content) is refused with
+// HOSTILE_PATH instead of recursing forever.
+//
+// streamTrees (restic's StreamTrees, FindUsedBlobs, the checker's structure walk): every tree
+// reachable from some roots once, breadth-first, several loads in flight, each tree handed to
+// a visitor. The caller's `seen` decides which trees were already visited (and records the
+// new ones), so several walks can share one set.
 //
 // Also here: Go's path.Clean/path.Join, restic 0.16's `SNAPSHOT:subfolder` syntax and
 // FindTreeDirectory (the tree of a directory inside a snapshot).
 
-import { ResticTsError } from "../errors.js";
+import { isResticTsError, ResticTsError } from "../errors.js";
+import type { BlobSet } from "./blob-set.js";
 import { goQuote } from "./gostring.js";
 import type { Id } from "./id.js";
+import { mapLimit } from "./indexed.js";
 import type { Node } from "./node.js";
 import { compareNames, type Tree } from "./tree.js";
+
+/** The all-zero ID restic's checker reports for a subtree ("subtree id is null"). */
+export const NULL_ID = "0".repeat(64);
 
 /** Anything that loads (and verifies) tree blobs, e.g. an IndexedRepository. */
 export interface TreeLoader {
@@ -228,6 +240,95 @@ export async function walkTree(
   };
 
   await walk("/", root, tree);
+}
+
+// --- every tree once ------------------------------------------------------------------------
+
+/** A tree to load, and whatever the caller keeps about where it was found. */
+export interface TreeJob {
+  readonly id: Id;
+}
+
+export interface StreamTreesOptions<J extends TreeJob> {
+  /** True if the tree was visited before; otherwise records it and returns false. */
+  readonly seen: (id: Id) => boolean;
+  readonly visit: (job: J, tree: Tree) => void | Promise<void>;
+  /** The job for a subtree of `job`'s tree, found at directory node `node`. */
+  readonly child: (job: J, subtree: Id, node: Node) => J;
+  /**
+   * A tree that cannot be loaded: return normally to go on without it. Without this the walk
+   * fails with restic's "unable to load a tree" error.
+   */
+  readonly onLoadError?: (job: J, err: unknown) => void;
+  readonly concurrency?: number;
+}
+
+/** Why tree `id` could not be loaded, as restic says it. */
+export function treeLoadReason(id: Id, err: unknown): string {
+  if (isResticTsError(err, "NOT_FOUND")) return `id ${id} not found in repository`;
+  return err instanceof Error ? err.message : String(err);
+}
+
+function loadFailure(id: Id, err: unknown): ResticTsError {
+  return new ResticTsError(
+    isResticTsError(err) ? err.code : "IO",
+    `unable to load a tree from the repository: ${treeLoadReason(id, err)}`,
+    { id },
+    { cause: err },
+  );
+}
+
+/** Visit every tree reachable from `roots` once (see the top of this file). */
+export async function streamTrees<J extends TreeJob>(
+  loader: TreeLoader,
+  roots: readonly J[],
+  options: StreamTreesOptions<J>,
+): Promise<void> {
+  let level = roots.filter((job) => !options.seen(job.id));
+  while (level.length > 0) {
+    const dirs = await mapLimit(level, options.concurrency ?? 16, async (job) => {
+      let tree: Tree;
+      try {
+        tree = await loader.loadTree(job.id);
+      } catch (err) {
+        if (options.onLoadError === undefined) throw loadFailure(job.id, err);
+        options.onLoadError(job, err);
+        return undefined;
+      }
+      await options.visit(job, tree);
+      return tree.nodes.filter((n) => n.type === "dir" && n.subtree !== undefined);
+    });
+    // the next level in a fixed order (a subtree found twice belongs to the first finder)
+    const next: J[] = [];
+    level.forEach((job, i) => {
+      for (const node of dirs[i] ?? []) {
+        const sub = node.subtree as Id;
+        if (sub !== NULL_ID && !options.seen(sub)) next.push(options.child(job, sub, node));
+      }
+    });
+    level = next;
+  }
+}
+
+/** restic's FindUsedBlobs: add every tree and data blob reachable from `roots` to `used`. */
+export async function findUsedBlobs(
+  loader: TreeLoader,
+  roots: readonly Id[],
+  used: BlobSet,
+): Promise<void> {
+  await streamTrees(
+    loader,
+    roots.map((id) => ({ id })),
+    {
+      seen: (id) => !used.add("tree", id),
+      child: (_job, id) => ({ id }),
+      visit: (_job, tree) => {
+        for (const node of tree.nodes) {
+          if (node.type === "file") for (const b of node.content ?? []) used.add("data", b);
+        }
+      },
+    },
+  );
 }
 
 // --- SNAPSHOT:subfolder --------------------------------------------------------------------

@@ -18,7 +18,7 @@ import {
   trimPassword,
 } from "../command.js";
 import { cliLog } from "./prune.js";
-import { FILTER_OPTIONS, filterFromFlags, findFilteredSnapshots } from "./snapshot-args.js";
+import { findFilteredSnapshots, SNAPSHOT_FILTER_OPTIONS, snapshotFilter } from "./snapshot-args.js";
 
 async function openSource(ctx: CommandContext, flags: FlagValues): Promise<Repository> {
   const env = ctx.io.env;
@@ -65,12 +65,12 @@ export const copyCommand: Command = {
     "from-repository-file": { type: "string" },
     "from-password-file": { type: "string" },
     "from-key-hint": { type: "string" },
-    ...FILTER_OPTIONS,
+    ...SNAPSHOT_FILTER_OPTIONS,
   },
   async run(ctx, args, flags) {
     const src = await openSource(ctx, flags);
     const dst = await ctx.openRepository();
-    const filter = filterFromFlags(flags);
+    const filter = snapshotFilter(flags);
     const go = () =>
       withLock(dst, false, async () => {
         const dstSnapshots = await findFilteredSnapshots(ctx, dst, filter, []);

@@ -13,12 +13,8 @@ import type { Tree } from "../../repo/tree.js";
 import { goPathClean, goPathJoin, walkTree } from "../../repo/walk.js";
 import type { Command } from "../command.js";
 import type { CliIo } from "../io.js";
-import {
-  SNAPSHOT_FILTER_OPTIONS,
-  snapshotFilter,
-  stdoutIsTerminal,
-  withReadLock,
-} from "../read-common.js";
+import { stdoutIsTerminal, withReadLock } from "../read-common.js";
+import { SNAPSHOT_FILTER_OPTIONS, snapshotFilter } from "./snapshot-args.js";
 
 /** Data blobs loaded ahead of the one being written. */
 const PREFETCH = 4;
@@ -138,7 +134,7 @@ export const dumpCommand: Command = {
     const comps = splitDumpPath(args[1]);
     const repo = await ctx.openRepository();
     return withReadLock(ctx, repo, async () => {
-      const entry = await findSnapshot(repo, args[0], snapshotFilter(flags, true));
+      const entry = await findSnapshot(repo, args[0], snapshotFilter(flags));
       if (entry.snapshot.tree === null) {
         throw new ResticTsError("CORRUPT", `snapshot ${entry.id} has no tree`);
       }

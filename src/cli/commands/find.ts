@@ -12,18 +12,11 @@ import { normalizeGoTime, parseGoTime } from "../../repo/gotime.js";
 import type { Id } from "../../repo/id.js";
 import type { IndexedRepository } from "../../repo/indexed.js";
 import { fileModeString, type Node } from "../../repo/node.js";
-import { findSnapshot, listSnapshots, type SnapshotEntry } from "../../repo/snapshots.js";
+import type { SnapshotEntry } from "../../repo/snapshots.js";
 import { walkTree } from "../../repo/walk.js";
 import type { Command, CommandContext } from "../command.js";
-import {
-  flagList,
-  formatNode,
-  localTime,
-  printGo,
-  SNAPSHOT_FILTER_OPTIONS,
-  snapshotFilter,
-  withReadLock,
-} from "../read-common.js";
+import { flagList, formatNode, localTime, printGo, withReadLock } from "../read-common.js";
+import { findFilteredSnapshots, SNAPSHOT_FILTER_OPTIONS, snapshotFilter } from "./snapshot-args.js";
 
 /** A node as restic 0.14's `find --json` prints it (restic.Node without name, inode, ...). */
 export function findNodeJson(path: string, n: Node): string {
@@ -70,25 +63,6 @@ function mtimeSeconds(n: Node): number {
   return Number(t.seconds) + t.nanos / 1e9;
 }
 
-async function snapshotsToSearch(
-  ctx: CommandContext,
-  repo: Parameters<typeof listSnapshots>[0],
-  ids: string[],
-  filter: ReturnType<typeof snapshotFilter>,
-): Promise<SnapshotEntry[]> {
-  if (ids.length === 0) return listSnapshots(repo, filter);
-  const out: SnapshotEntry[] = [];
-  for (const id of ids) {
-    try {
-      const e = await findSnapshot(repo, id, id === "latest" ? filter : {});
-      if (!out.some((o) => o.id === e.id)) out.push(e);
-    } catch (err) {
-      ctx.io.error(`Ignoring "${id}": ${(err as Error).message}\n`);
-    }
-  }
-  return out;
-}
-
 export const findCommand: Command = {
   name: "find",
   summary: "Find a file, a directory or restic IDs",
@@ -119,11 +93,11 @@ export const findCommand: Command = {
     const repo = await ctx.openRepository();
     return withReadLock(ctx, repo, async () => {
       const indexed = await repo.loadIndex();
-      const snapshots = await snapshotsToSearch(
+      const snapshots = await findFilteredSnapshots(
         ctx,
         repo,
-        flagList(flags, "snapshot"),
         snapshotFilter(flags),
+        flagList(flags, "snapshot"),
       );
       if (flags.blob === true || flags.tree === true) {
         await findIds(ctx, indexed, snapshots, args, flags.blob === true ? "blob" : "tree");

@@ -21,14 +21,15 @@ import { withLock } from "../../repo/lock.js";
 import { removeFiles } from "../../repo/rebuild-index.js";
 import type { Repository } from "../../repo/repository.js";
 import { serialiseSnapshotText } from "../../repo/snapshot.js";
-import type { SnapshotEntry } from "../../repo/snapshots.js";
+import { type SnapshotEntry, splitTagList } from "../../repo/snapshots.js";
 import type { Command, CommandContext, FlagValues } from "../command.js";
+import { flagList } from "../read-common.js";
 import { cliLog, idSetString, PRUNE_OPTIONS, pruneOptionsFromFlags, runPrune } from "./prune.js";
 import {
-  filterFromFlags,
   findFilteredSnapshots,
-  splitTagList,
-  stringList,
+  groupHeader,
+  SNAPSHOT_FILTER_OPTIONS,
+  snapshotFilter,
   verbosity,
 } from "./snapshot-args.js";
 import { formatSnapshotTable, snapshotJson } from "./snapshot-table.js";
@@ -64,7 +65,7 @@ export function policyFromFlags(flags: FlagValues): ExpirePolicy {
     weekly: intFlag(flags, "keep-weekly"),
     monthly: intFlag(flags, "keep-monthly"),
     yearly: intFlag(flags, "keep-yearly"),
-    tags: stringList(flags["keep-tag"]).map(splitTagList),
+    tags: flagList(flags, "keep-tag").map(splitTagList),
   };
   const withins = {
     within: "keep-within",
@@ -114,19 +115,6 @@ function groupJson(
   );
 }
 
-function groupHeader(key: {
-  hostname: string;
-  paths: readonly string[] | null;
-  tags: readonly string[] | null;
-}): string | undefined {
-  if (key.hostname === "" && key.tags === null && key.paths === null) return undefined;
-  const info: string[] = [];
-  if (key.hostname !== "") info.push(`host [${key.hostname}]`);
-  if (key.tags !== null) info.push(`tags [${key.tags.join(", ")}]`);
-  if (key.paths !== null) info.push(`paths [${key.paths.join(", ")}]`);
-  return `snapshots for (${info.join(", ")}):`;
-}
-
 async function runForget(
   ctx: CommandContext,
   repo: Repository,
@@ -135,7 +123,7 @@ async function runForget(
   policy: ExpirePolicy,
   dryRun: boolean,
 ): Promise<void> {
-  const snapshots = await findFilteredSnapshots(ctx, repo, filterFromFlags(flags), args);
+  const snapshots = await findFilteredSnapshots(ctx, repo, snapshotFilter(flags), args);
   const removeIds = new Set<Id>();
   const jsonGroups: string[] = [];
   if (args.length > 0) {
@@ -210,10 +198,9 @@ export const forgetCommand: Command = {
     "keep-within-monthly": { type: "string" },
     "keep-within-yearly": { type: "string" },
     "keep-tag": { type: "string", multiple: true },
-    host: { type: "string", multiple: true },
+    ...SNAPSHOT_FILTER_OPTIONS,
+    host: { type: "string", multiple: true }, // -H is --keep-hourly here
     hostname: { type: "string", multiple: true },
-    tag: { type: "string", multiple: true },
-    path: { type: "string", multiple: true },
     compact: { type: "boolean", short: "c" },
     "group-by": { type: "string", short: "g" },
     "dry-run": { type: "boolean", short: "n" },
@@ -223,7 +210,7 @@ export const forgetCommand: Command = {
   async run(ctx, args, flags) {
     const merged: FlagValues = {
       ...flags,
-      host: [...stringList(flags.host), ...stringList(flags.hostname)],
+      host: [...flagList(flags, "host"), ...flagList(flags, "hostname")],
     };
     pruneOptionsFromFlags(merged); // restic verifies the prune flags first
     const policy = policyFromFlags(merged);

@@ -5,20 +5,14 @@
 
 import { ResticTsError } from "../../errors.js";
 import { goJsonString } from "../../repo/gostring.js";
-import { normalizeGoTime } from "../../repo/gotime.js";
+import { goTimeString, normalizeGoTime } from "../../repo/gotime.js";
 import type { Id } from "../../repo/id.js";
 import { fileModeString, type Node } from "../../repo/node.js";
 import { findSnapshot } from "../../repo/snapshots.js";
 import { walkTree } from "../../repo/walk.js";
 import type { Command } from "../command.js";
-import {
-  formatNode,
-  goSlice,
-  goTimeString,
-  printGo,
-  SNAPSHOT_FILTER_OPTIONS,
-  snapshotFilter,
-} from "../read-common.js";
+import { formatNode, goSlice, printGo } from "../read-common.js";
+import { SNAPSHOT_FILTER_OPTIONS, snapshotFilter } from "./snapshot-args.js";
 import { snapshotJson } from "./snapshot-table.js";
 
 /** restic's fs.HasPathPrefix for slash paths: is `p` equal to or below `base`? */
@@ -67,7 +61,7 @@ export const lsCommand: Command = {
     const withinDir = (p: string) => dirs.length === 0 || dirs.some((d) => hasPathPrefix(d, p));
     const approaching = (p: string) => dirs.length === 0 || dirs.some((d) => hasPathPrefix(p, d));
     const repo = await ctx.openRepository();
-    const entry = await findSnapshot(repo, args[0], snapshotFilter(flags, true));
+    const entry = await findSnapshot(repo, args[0], snapshotFilter(flags));
     const indexed = await repo.loadIndex();
     const sn = entry.snapshot;
     if (ctx.json) ctx.print(snapshotJson(entry, ',"struct_type":"snapshot"'));

@@ -18,6 +18,7 @@ import {
 import type { MaintenanceLog } from "../../repo/rebuild-index.js";
 import type { Repository } from "../../repo/repository.js";
 import type { Command, CommandContext, FlagValues, OptionSpec } from "../command.js";
+import { formatBytes, formatPercent } from "../progress.js";
 import { verbosity } from "./snapshot-args.js";
 
 export const PRUNE_OPTIONS = {
@@ -27,21 +28,6 @@ export const PRUNE_OPTIONS = {
   "repack-small": { type: "boolean" },
   "repack-uncompressed": { type: "boolean" },
 } as const satisfies OptionSpec;
-
-/** restic's formatBytes. */
-export function formatBytes(c: number): string {
-  if (c > 2 ** 40) return `${(c / 2 ** 40).toFixed(3)} TiB`;
-  if (c > 2 ** 30) return `${(c / 2 ** 30).toFixed(3)} GiB`;
-  if (c > 2 ** 20) return `${(c / 2 ** 20).toFixed(3)} MiB`;
-  if (c > 2 ** 10) return `${(c / 2 ** 10).toFixed(3)} KiB`;
-  return `${c} B`;
-}
-
-/** restic's formatPercent ("%3.2f%%", capped at 100, "" for a zero denominator). */
-export function formatPercent(num: number, den: number): string {
-  if (den === 0) return "";
-  return `${Math.min(100, (100 * num) / den).toFixed(2)}%`;
-}
 
 const fatal = (m: string) => new ResticTsError("INVALID_ARGUMENT", m);
 

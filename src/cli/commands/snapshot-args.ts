@@ -1,55 +1,37 @@
-// What the maintenance commands share: restic's --host/--tag/--path snapshot filters and
-// FindFilteredSnapshots (explicit IDs or "latest", else every snapshot that matches), tag
-// lists ("a,b" with spaces trimmed), and the -v count.
+// Choosing and grouping snapshots on the command line, for every command that takes them:
+// restic's --host/--tag/--path filter flags, its FindFilteredSnapshots (cmd/restic/find.go:
+// explicit IDs or "latest", else every snapshot that matches), the header it prints above a
+// group of snapshots, and the -v count.
 
-import { hasTags } from "../../repo/forget.js";
+import { ResticTsError } from "../../errors.js";
+import type { GroupKey } from "../../repo/forget.js";
 import { resolvePrefix } from "../../repo/id.js";
 import type { Repository } from "../../repo/repository.js";
-import type { Snapshot } from "../../repo/snapshot.js";
 import {
-  compareTime,
+  findSnapshot,
   listSnapshots,
   loadSnapshot,
   type SnapshotEntry,
+  type SnapshotFilter,
+  splitTagList,
 } from "../../repo/snapshots.js";
 import type { CommandContext, FlagValues, OptionSpec } from "../command.js";
+import { flagList, goSlice } from "../read-common.js";
 
-export const FILTER_OPTIONS = {
+/** restic's --host/-H, --tag and --path flags for choosing snapshots. */
+export const SNAPSHOT_FILTER_OPTIONS = {
   host: { type: "string", multiple: true, short: "H" },
   tag: { type: "string", multiple: true },
   path: { type: "string", multiple: true },
 } as const satisfies OptionSpec;
 
-export interface ResticFilter {
-  readonly hosts: readonly string[];
-  readonly tags: readonly (readonly string[])[];
-  readonly paths: readonly string[];
-}
-
-/** restic's splitTagList: comma-separated, white space trimmed, empty entries kept. */
-export function splitTagList(s: string): string[] {
-  return s.split(",").map((t) => t.trim());
-}
-
-export function stringList(v: FlagValues[string]): string[] {
-  if (v === undefined) return [];
-  return (Array.isArray(v) ? v : [v]).filter((x): x is string => typeof x === "string");
-}
-
-export function filterFromFlags(flags: FlagValues): ResticFilter {
+/** The snapshot filter of the --host/--tag/--path flags. */
+export function snapshotFilter(flags: FlagValues): SnapshotFilter {
   return {
-    hosts: stringList(flags.host),
-    tags: stringList(flags.tag).map(splitTagList),
-    paths: stringList(flags.path),
+    hosts: flagList(flags, "host"),
+    tags: flagList(flags, "tag"),
+    paths: flagList(flags, "path"),
   };
-}
-
-/** restic's HasHostname && HasTagList && HasPaths. */
-export function matchesResticFilter(sn: Snapshot, f: ResticFilter): boolean {
-  if (f.hosts.length > 0 && !f.hosts.includes(sn.hostname)) return false;
-  if (f.tags.length > 0 && !f.tags.some((l) => hasTags(sn.tags, l))) return false;
-  const paths = sn.paths ?? [];
-  return f.paths.every((p) => paths.includes(p));
 }
 
 /** The number of -v flags. */
@@ -57,9 +39,6 @@ export function verbosity(ctx: CommandContext): number {
   const v = ctx.global.verbose;
   return Array.isArray(v) ? v.length : v === true ? 1 : 0;
 }
-
-/** `[a b]` as Go's %v prints a string slice. */
-export const goList = (l: readonly string[]) => `[${l.join(" ")}]`;
 
 /**
  * restic's FindFilteredSnapshots: with `args`, those snapshots ("latest" = the newest matching
@@ -69,31 +48,25 @@ export const goList = (l: readonly string[]) => `[${l.join(" ")}]`;
 export async function findFilteredSnapshots(
   ctx: CommandContext,
   repo: Repository,
-  filter: ResticFilter,
+  filter: SnapshotFilter,
   args: readonly string[],
 ): Promise<SnapshotEntry[]> {
-  if (args.length === 0) {
-    return (await listSnapshots(repo)).filter((e) => matchesResticFilter(e.snapshot, filter));
-  }
+  if (args.length === 0) return listSnapshots(repo, filter);
   const ids = await repo.listIds("snapshot");
   const chosen: string[] = [];
   let usedFilter = false;
   for (const arg of args) {
     if (arg === "latest") {
       usedFilter = true;
-      const all = (await listSnapshots(repo)).filter((e) =>
-        matchesResticFilter(e.snapshot, filter),
-      );
-      const last = all.sort((a, b) => compareTime(a.snapshot.time, b.snapshot.time)).at(-1);
-      if (last === undefined) {
+      try {
+        chosen.push((await findSnapshot(repo, arg, filter)).id);
+      } catch (err) {
+        if (!(err instanceof ResticTsError && err.code === "NOT_FOUND")) throw err;
+        const tags = goSlice((filter.tags ?? []).map((l) => goSlice(splitTagList(l))));
         ctx.io.error(
-          `Ignoring "latest", no snapshot matched given filter (Paths:${goList(filter.paths)} Tags:${goList(
-            filter.tags.map((l) => goList(l)),
-          )} Hosts:${goList(filter.hosts)})\n`,
+          `Ignoring "latest", no snapshot matched given filter (Paths:${goSlice(filter.paths)} Tags:${tags} Hosts:${goSlice(filter.hosts)})\n`,
         );
-        continue;
       }
-      chosen.push(last.id);
       continue;
     }
     try {
@@ -102,10 +75,8 @@ export async function findFilteredSnapshots(
       ctx.io.error(`Ignoring "${arg}": ${(err as Error).message}\n`);
     }
   }
-  if (
-    !usedFilter &&
-    (filter.hosts.length > 0 || filter.tags.length > 0 || filter.paths.length > 0)
-  ) {
+  const { hosts = [], tags = [], paths = [] } = filter;
+  if (!usedFilter && (hosts.length > 0 || tags.length > 0 || paths.length > 0)) {
     ctx.io.error("Ignoring filters as there are explicit snapshot ids given\n");
   }
   const out: SnapshotEntry[] = [];
@@ -117,4 +88,14 @@ export async function findFilteredSnapshots(
     }
   }
   return out;
+}
+
+/** The line restic prints above a group ("snapshots for (host [h], paths [/a]):"), if any. */
+export function groupHeader(key: GroupKey): string | undefined {
+  if (key.hostname === "" && key.tags === null && key.paths === null) return undefined;
+  const info: string[] = [];
+  if (key.hostname !== "") info.push(`host [${key.hostname}]`);
+  if (key.tags !== null) info.push(`tags [${key.tags.join(", ")}]`);
+  if (key.paths !== null) info.push(`paths [${key.paths.join(", ")}]`);
+  return `snapshots for (${info.join(", ")}):`;
 }

@@ -5,22 +5,22 @@
 import { withLock } from "../../repo/lock.js";
 import { computeStats, parseStatsMode } from "../../repo/stats.js";
 import type { Command } from "../command.js";
-import { formatBytes } from "./prune.js";
-import { FILTER_OPTIONS, filterFromFlags, findFilteredSnapshots } from "./snapshot-args.js";
+import { formatBytes } from "../progress.js";
+import { findFilteredSnapshots, SNAPSHOT_FILTER_OPTIONS, snapshotFilter } from "./snapshot-args.js";
 
 export const statsCommand: Command = {
   name: "stats",
   summary: "Scan the repository and show basic statistics",
   usage:
     "stats [--mode restore-size|files-by-contents|blobs-per-file|raw-data] [snapshot ID] [...]",
-  options: { mode: { type: "string" }, ...FILTER_OPTIONS },
+  options: { mode: { type: "string" }, ...SNAPSHOT_FILTER_OPTIONS },
   async run(ctx, args, flags) {
     const mode = parseStatsMode((flags.mode as string | undefined) ?? "restore-size");
     const repo = await ctx.openRepository();
     const go = async () => {
       const indexed = await repo.loadIndex();
       if (!ctx.json) ctx.print("scanning...");
-      const snapshots = await findFilteredSnapshots(ctx, repo, filterFromFlags(flags), args);
+      const snapshots = await findFilteredSnapshots(ctx, repo, snapshotFilter(flags), args);
       const s = await computeStats(indexed, snapshots, mode);
       if (ctx.json) {
         const blobs = s.totalBlobCount > 0 ? `,"total_blob_count":${s.totalBlobCount}` : "";

@@ -4,19 +4,15 @@
 
 import { ResticTsError } from "../../errors.js";
 import { withLock } from "../../repo/lock.js";
+import { splitTagList } from "../../repo/snapshots.js";
 import { tagSnapshot } from "../../repo/tag.js";
 import type { Command, FlagValues } from "../command.js";
-import {
-  FILTER_OPTIONS,
-  filterFromFlags,
-  findFilteredSnapshots,
-  splitTagList,
-  stringList,
-} from "./snapshot-args.js";
+import { flagList } from "../read-common.js";
+import { findFilteredSnapshots, SNAPSHOT_FILTER_OPTIONS, snapshotFilter } from "./snapshot-args.js";
 
 /** restic's TagLists.Flatten: every tag of every list, empty ones dropped. */
 function flatten(flags: FlagValues, name: string): string[] {
-  return stringList(flags[name])
+  return flagList(flags, name)
     .flatMap(splitTagList)
     .filter((t) => t !== "");
 }
@@ -29,10 +25,10 @@ export const tagCommand: Command = {
     set: { type: "string", multiple: true },
     add: { type: "string", multiple: true },
     remove: { type: "string", multiple: true },
-    ...FILTER_OPTIONS,
+    ...SNAPSHOT_FILTER_OPTIONS,
   },
   async run(ctx, args, flags) {
-    const given = (n: string) => stringList(flags[n]).length > 0;
+    const given = (n: string) => flagList(flags, n).length > 0;
     if (!given("set") && !given("add") && !given("remove")) {
       throw new ResticTsError("INVALID_ARGUMENT", "nothing to do!");
     }
@@ -50,7 +46,7 @@ export const tagCommand: Command = {
     const repo = await ctx.openRepository();
     const go = async () => {
       let changed = 0;
-      for (const e of await findFilteredSnapshots(ctx, repo, filterFromFlags(flags), args)) {
+      for (const e of await findFilteredSnapshots(ctx, repo, snapshotFilter(flags), args)) {
         try {
           if ((await tagSnapshot(repo, e, change)) !== undefined) changed++;
         } catch (err) {

@@ -3,21 +3,11 @@
 // to. Under a TypeScript test runner the compiled worker script is taken from dist/ when a
 // build exists; without one there are no workers and the main thread does all the work.
 
-import { existsSync } from "node:fs";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import type { MasterKey } from "../../crypto/master-key.js";
 import { ResticTsError } from "../../errors.js";
+import { workerScript } from "../worker-thread.js";
 import type { PackProblem, PackToRead } from "./verify-pack.js";
-
-function workerScript(): string | undefined {
-  const here = fileURLToPath(import.meta.url);
-  if (here.endsWith(".js")) return path.join(path.dirname(here), "read-worker.js");
-  const root = path.resolve(path.dirname(here), "..", "..", "..");
-  const built = path.join(root, "dist", "src", "repo", "check", "read-worker.js");
-  return existsSync(built) ? built : undefined;
-}
 
 interface Reply {
   readonly seq: number;
@@ -45,7 +35,7 @@ export class ReadPool {
 
   /** Start `threads` workers for the repository at `root`, or undefined if none can run. */
   static start(root: string, key: MasterKey, threads: number): ReadPool | undefined {
-    const script = workerScript();
+    const script = workerScript("check/read-worker.js");
     if (script === undefined || threads < 1) return undefined;
     const data = { root, encrypt: key.encrypt, macK: key.macK, macR: key.macR };
     return new ReadPool(

@@ -3,10 +3,10 @@
 // workerData: { root, encrypt, macK, macR }; messages in: { seq, pack }; out: { seq, problems }
 // or { seq, error }.
 
-import { parentPort, workerData } from "node:worker_threads";
 import { LocalBackend } from "../../backends/local.js";
 import { masterKeyFromParts } from "../../crypto/master-key.js";
 import { ScratchBuffer } from "../pack-stream.js";
+import { workerStart } from "../worker-thread.js";
 import { type PackToRead, verifyPack } from "./verify-pack.js";
 
 interface Init {
@@ -16,9 +16,7 @@ interface Init {
   readonly macR: Uint8Array;
 }
 
-const port = parentPort;
-if (port === null) throw new Error("read-worker must run in a worker thread");
-const init = workerData as Init;
+const { port, data: init } = workerStart<Init>("read-worker");
 const backend = new LocalBackend(init.root);
 const key = masterKeyFromParts(init.encrypt, init.macK, init.macR);
 const buffer = new ScratchBuffer();

@@ -1,20 +1,22 @@
 // check, step 3 (restic 0.14 checker.Structure / checkTree): load every snapshot, walk every
 // tree reachable from them once, and check each tree's nodes: files have a content list whose
 // blobs are all in the index, directories have a (non-null) subtree, node types are known and
-// names are not empty. A tree that cannot be loaded (not indexed, pack damaged) is an error
-// of its own. Trees are walked breadth-first, several loads in flight.
+// names are not empty — and, beyond restic, that no name would leave a restore target or
+// appears twice in one tree (restore refuses both as HOSTILE_PATH). A tree that cannot be
+// loaded (not indexed, pack damaged) is an error of its own. Trees are walked breadth-first,
+// several loads in flight (walk.ts streamTrees).
 
-import { isResticTsError } from "../../errors.js";
 import { BlobSet } from "../blob-set.js";
 import { goQuote } from "../gostring.js";
 import type { Id } from "../id.js";
 import { type IndexedRepository, mapLimit } from "../indexed.js";
 import type { MasterIndex } from "../master-index.js";
+import { validateNodeName } from "../node.js";
 import { loadSnapshot } from "../snapshots.js";
 import type { Tree } from "../tree.js";
+import { NULL_ID, streamTrees, treeLoadReason } from "../walk.js";
 import { describeError, errorFinding, type Finding } from "./findings.js";
 
-const NULL_ID = "0".repeat(64);
 const PLAIN_TYPES = new Set(["symlink", "socket", "chardev", "dev", "fifo"]);
 
 export interface StructureResult {
@@ -29,12 +31,28 @@ interface TreeJob {
   readonly path: string;
 }
 
+function isHostileName(name: string): boolean {
+  try {
+    validateNodeName(name);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
 /** restic's checkTree: problems of one tree's nodes, each "tree <id>: <problem>". */
 export function checkTreeNodes(id: Id, tree: Tree, index: MasterIndex): string[] {
   const errs: string[] = [];
   const add = (m: string) => errs.push(`tree ${id}: ${m}`);
+  const names = new Set<string>();
   for (const node of tree.nodes) {
     const name = goQuote(node.name);
+    // beyond restic 0.14's checks: what restic never writes and restore refuses (HOSTILE_PATH)
+    if (node.name !== "" && isHostileName(node.name)) {
+      add(`node ${name} has a name that would leave the restore target`);
+    }
+    if (names.has(node.name)) add(`node ${name} appears twice`);
+    names.add(node.name);
     switch (node.type) {
       case "file":
         if (node.content === null) add(`file ${name} has nil blob list`);
@@ -56,11 +74,6 @@ export function checkTreeNodes(id: Id, tree: Tree, index: MasterIndex): string[]
   return errs;
 }
 
-function loadError(id: Id, err: unknown): string {
-  if (isResticTsError(err, "NOT_FOUND")) return `id ${id} not found in repository`;
-  return describeError(err);
-}
-
 /**
  * Check every snapshot's tree graph. `snapshotIds` are the snapshot files to load;
  * `onSnapshot` is told as each one has been loaded (for progress).
@@ -72,8 +85,6 @@ export async function checkStructure(
 ): Promise<StructureResult> {
   const concurrency = options.concurrency ?? 16;
   const findings: Finding[] = [];
-  const seen = new BlobSet(); // trees queued once
-  let level: TreeJob[] = [];
   const roots = await mapLimit(snapshotIds, concurrency, async (snapshotId) => {
     try {
       const sn = await loadSnapshot(repo.repo, snapshotId);
@@ -99,32 +110,30 @@ export async function checkStructure(
       options.onSnapshot?.();
     }
   });
-  for (const r of roots) if (r !== undefined && seen.add("tree", r.id)) level.push(r);
+  const seen = new BlobSet(); // trees queued once
   let trees = 0;
-  while (level.length > 0) {
-    const next: TreeJob[] = [];
-    await mapLimit(level, concurrency, async (job) => {
-      trees++;
-      let tree: Tree;
-      try {
-        tree = await repo.loadTree(job.id);
-      } catch (err) {
-        findings.push(treeFinding("tree-load", job, [loadError(job.id, err)]));
-        return;
-      }
-      const problems = checkTreeNodes(job.id, tree, repo.index);
-      if (problems.length > 0) findings.push(treeFinding("tree", job, problems));
-      for (const node of tree.nodes) {
-        if (node.type === "dir" && node.subtree !== undefined && node.subtree !== NULL_ID) {
-          if (seen.add("tree", node.subtree)) {
-            const path = job.path === "/" ? `/${node.name}` : `${job.path}/${node.name}`;
-            next.push({ id: node.subtree, snapshotId: job.snapshotId, path });
-          }
-        }
-      }
-    });
-    level = next;
-  }
+  await streamTrees(
+    repo,
+    roots.filter((r) => r !== undefined),
+    {
+      concurrency,
+      seen: (id) => !seen.add("tree", id),
+      child: (job, id, node) => ({
+        id,
+        snapshotId: job.snapshotId,
+        path: job.path === "/" ? `/${node.name}` : `${job.path}/${node.name}`,
+      }),
+      onLoadError: (job, err) => {
+        trees++;
+        findings.push(treeFinding("tree-load", job, [treeLoadReason(job.id, err)]));
+      },
+      visit: (job, tree) => {
+        trees++;
+        const problems = checkTreeNodes(job.id, tree, repo.index);
+        if (problems.length > 0) findings.push(treeFinding("tree", job, problems));
+      },
+    },
+  );
   const order = (f: Finding) => `${f.treeId ?? ""}/${f.snapshotId ?? ""}`;
   findings.sort((a, b) => (order(a) < order(b) ? -1 : order(a) > order(b) ? 1 : 0));
   return { findings, snapshots: snapshotIds.length, trees };

@@ -2,12 +2,8 @@
 // main thread posts, and blocks on a shared counter (Atomics.wait) while it waits for claim
 // answers and pack buffers, which arrive on a second port read synchronously.
 
-import {
-  type MessagePort,
-  parentPort,
-  receiveMessageOnPort,
-  workerData,
-} from "node:worker_threads";
+import { type MessagePort, receiveMessageOnPort } from "node:worker_threads";
+import { workerStart } from "../worker-thread.js";
 import { BlobEngine, type EngineHost } from "./engine.js";
 import type { EngineConfig, FromWorker, SyncReply, ToWorker } from "./protocol.js";
 
@@ -17,14 +13,12 @@ interface WorkerInit {
   readonly sync: MessagePort;
 }
 
-const port = parentPort;
-if (port === null) throw new Error("blob-worker must run in a worker thread");
-const init = workerData as WorkerInit;
+const { port, data: init } = workerStart<WorkerInit>("blob-worker");
 const ctl = new Int32Array(init.ctl);
 const spare: ArrayBuffer[] = [];
 
 function post(msg: FromWorker, transfer?: ArrayBuffer[]): void {
-  port?.postMessage(msg, transfer);
+  port.postMessage(msg, transfer);
 }
 
 function nextReply(): SyncReply {

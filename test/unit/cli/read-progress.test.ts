@@ -12,7 +12,8 @@ import {
   restoreStatusLine,
   restoreSummaryLine,
 } from "../../../src/cli/progress.js";
-import { goSlice, goTimeString } from "../../../src/cli/read-common.js";
+import { goSlice } from "../../../src/cli/read-common.js";
+import { goTimeString } from "../../../src/repo/gotime.js";
 
 describe("restic's formatting", () => {
   it("formats bytes, durations, percentages and ETAs", () => {

@@ -1,15 +1,16 @@
 // A tiny snapshot writer for maintenance unit tests (no restic, no chunker): files are split into
-// fixed 1 KiB data blobs, directories become trees, new blobs go through the maintenance
-// PackWriter into small packs, and an index file is written per snapshot — enough to give
+// fixed 1 KiB data blobs, directories become trees, new blobs go through prune's packers into
+// small packs, and an index file is written per snapshot — enough to give
 // prune, copy, stats and check repositories with shared and unshared data.
 
 import type { Backend } from "../../../src/backends/backend.js";
 import { MemoryBackend } from "../../../src/backends/mem.js";
 import { sha256, toHex } from "../../../src/crypto/hash.js";
 import type { Id } from "../../../src/repo/id.js";
+import { IndexWriter, WHEN_FULL } from "../../../src/repo/index-writer.js";
 import { type Node, newNode } from "../../../src/repo/node.js";
-import { writeIndexFiles } from "../../../src/repo/rebuild-index.js";
-import { PackWriter } from "../../../src/repo/repacker.js";
+import { BlobClaims, PackUploader } from "../../../src/repo/pack-uploader.js";
+import { repackPackers } from "../../../src/repo/repacker.js";
 import { Repository } from "../../../src/repo/repository.js";
 import { type Snapshot, serialiseSnapshot } from "../../../src/repo/snapshot.js";
 import { serialiseTree } from "../../../src/repo/tree.js";
@@ -39,15 +40,14 @@ export async function addSnapshot(
   files: FileTree,
   opts: SnapshotOptions = {},
 ): Promise<Id> {
-  const index = await repo.loadIndex();
-  const writer = new PackWriter(repo, opts.packSize ?? 4096);
-  const stored = new Set<string>();
+  const { index } = await repo.loadIndex();
+  const claims = new BlobClaims(index);
+  const indexWriter = new IndexWriter(repo, index, WHEN_FULL);
+  const uploader = new PackUploader(repo, indexWriter, claims, false);
+  const packers = repackPackers({ repo, uploader, packSize: opts.packSize ?? 4096 });
   const store = async (type: "data" | "tree", bytes: Uint8Array): Promise<Id> => {
     const id = toHex(sha256(bytes));
-    if (!index.index.has(type, id) && !stored.has(`${type}${id}`)) {
-      stored.add(`${type}${id}`);
-      await writer.addPlaintext(type, id, bytes);
-    }
+    if (claims.claim(type, id)) await packers[type].add(id, bytes);
     return id;
   };
   const writeDir = async (dir: FileTree): Promise<Id> => {
@@ -73,8 +73,9 @@ export async function addSnapshot(
     return store("tree", serialiseTree(nodes));
   };
   const tree = await writeDir(files);
-  await writer.flush();
-  await writeIndexFiles(repo, writer.packs, []);
+  await packers.data.flush();
+  await packers.tree.flush();
+  await indexWriter.finish();
   const sn: Snapshot = {
     time: opts.time ?? "2022-01-01T00:00:00Z",
     tree,

@@ -237,6 +237,40 @@ describe("maintenance commands", () => {
     expect(await readdirIds(dir, "index")).toHaveLength(1);
   });
 
+  it("--tag '' chooses the snapshots without tags in every command, as restic 0.14 does", async () => {
+    // restic 0.14 (checked by hand): `snapshots --tag ''` lists only untagged snapshots,
+    // `--tag 't1,'` none (the empty entry needs a snapshot without tags), `--tag ' t1 , t2 '`
+    // the one carrying both, and `ls latest --tag ''` the newest untagged one
+    const { dir, ids } = await fresh();
+    const untagged = [ids[0], ids[2], ids[3]];
+    const listed = async (...filter: string[]) => {
+      const out = await cli(["-r", dir, "--json", "snapshots", ...filter], env);
+      expect(out.stderr).toBe("");
+      return JSON.parse(out.stdout).map((s: { id: string }) => s.id);
+    };
+    expect(await listed("--tag", "")).toEqual(untagged);
+    expect(await listed("--tag", ",")).toEqual(untagged);
+    expect(await listed("--tag", "t1,")).toEqual([]);
+    expect(await listed("--tag", " t1 , t2 ")).toEqual([ids[1]]);
+    expect(await listed("--tag", "", "--tag", "t2")).toEqual(ids);
+    const ls = await cli(["-r", dir, "--json", "ls", "latest", "--tag", ""], env);
+    expect(JSON.parse(ls.stdout.split("\n")[0]).id).toBe(ids[3]);
+    const lsTagged = await cli(["-r", dir, "--json", "ls", "latest", "--tag", "t1"], env);
+    expect(JSON.parse(lsTagged.stdout.split("\n")[0]).id).toBe(ids[1]);
+    const found = await cli(["-r", dir, "--json", "find", "--tag", "", "f1", "f2"], env);
+    expect(JSON.parse(found.stdout).map((m: { snapshot: string }) => m.snapshot)).toEqual([ids[2]]);
+    const forget = await cli(
+      ["-r", dir, "--json", "forget", "--dry-run", "--tag", "", "--keep-last", "9"],
+      env,
+    );
+    const kept = JSON.parse(forget.stdout).flatMap((g: { keep: { id: string }[] }) =>
+      g.keep.map((k) => k.id),
+    );
+    expect(kept.sort()).toEqual([...untagged].sort());
+    const stats = await cli(["-r", dir, "--json", "stats", "--tag", ""], env);
+    expect(JSON.parse(stats.stdout.split("\n").at(-2) as string).snapshots_count).toBe(3);
+  });
+
   it("check --json: one object per finding and a summary; exit 1 on errors", async () => {
     const { dir, repo } = await fresh();
     // a pack of data blobs (a tree pack would also leave trees missing)
