@@ -40,8 +40,15 @@ export function parseLock(plaintext: Uint8Array): LockFile {
   }
   const o = raw as Record<string, unknown>;
   const str = (k: string) => (typeof o[k] === "string" ? (o[k] as string) : "");
-  const num = (k: string) =>
-    typeof o[k] === "number" && Number.isInteger(o[k]) ? (o[k] as number) : 0;
+  const num = (k: string) => {
+    const v = o[k];
+    if (typeof v !== "number") return 0;
+    // Go reads these into int fields: a fraction or a number JS cannot hold exactly is refused
+    if (!Number.isSafeInteger(v)) {
+      throw new ResticTsError("CORRUPT", `lock file \`${k}\` is not an integer`, { field: k });
+    }
+    return v;
+  };
   if (typeof o.time !== "string" || tryParseGoTime(o.time) === undefined) {
     throw new ResticTsError("CORRUPT", "lock file has no valid `time`");
   }
@@ -241,7 +248,9 @@ export async function withLock<T>(
   try {
     return await fn(lock);
   } finally {
-    await lock.release();
+    // As restic: a lock that cannot be removed does not fail work that is done, nor replace
+    // the error of work that failed; it goes stale once this process ends.
+    await lock.release().catch(() => {});
   }
 }
 
