@@ -98,20 +98,38 @@ export function describeLock(id: Id, lock: LockFile, now = Date.now()): string {
   );
 }
 
+/** Lock-reading errors that say the lock is gone or garbage, not that it might be held. */
+const IGNORED_LOCK_ERRORS: ReadonlySet<string> = new Set([
+  "NOT_FOUND",
+  "CORRUPT",
+  "UNAUTHENTICATED",
+]);
+
 export interface LockEntry {
   readonly id: Id;
   readonly lock: LockFile;
 }
 
-/** Every readable lock file (unreadable ones are ignored, as restic does). */
-export async function listLocks(repo: Repository): Promise<LockEntry[]> {
+/**
+ * Every readable lock file. Lock files that vanished while listing, and damaged ones (CORRUPT,
+ * UNAUTHENTICATED), are ignored as restic 0.14 does; `unlock --remove-all` removes the latter.
+ * A lock that could not be read for another reason (IO, TIMEOUT, ACCESS_DENIED) might be a
+ * live exclusive lock, so that error is thrown (as restic 0.16 does), unless `tolerant`.
+ */
+export async function listLocks(repo: Repository, tolerant = false): Promise<LockEntry[]> {
   const ids = await repo.listIds("lock");
   const entries = await mapLimit(ids, 8, async (id) => {
     try {
       return { id, lock: parseLock(await repo.loadUnpacked("lock", id)) };
     } catch (err) {
-      if (isResticTsError(err)) return undefined; // vanished, damaged or not ours to read
-      throw err;
+      if (!isResticTsError(err)) throw err;
+      if (tolerant || IGNORED_LOCK_ERRORS.has(err.code)) return undefined;
+      throw new ResticTsError(
+        err.code,
+        `cannot read lock ${id.slice(0, 8)}, which may be held: ${err.message}`,
+        { ...err.data, id },
+        { cause: err },
+      );
     }
   });
   return entries.filter((e): e is LockEntry => e !== undefined);
@@ -220,7 +238,7 @@ async function checkConflicts(
 export async function removeLocks(repo: Repository, opts: { all?: boolean } = {}): Promise<Id[]> {
   const removed: Id[] = [];
   const now = Date.now();
-  for (const { id, lock } of await listLocks(repo)) {
+  for (const { id, lock } of await listLocks(repo, true)) {
     if (opts.all || isStale(lock, now)) {
       await removeQuietly(repo, id);
       removed.push(id);

@@ -1,7 +1,9 @@
 import os from "node:os";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import type { ByteRange, Handle } from "../../../src/backends/backend.js";
 import { MemoryBackend } from "../../../src/backends/mem.js";
+import { ResticTsError } from "../../../src/errors.js";
 import {
   isStale,
   Lock,
@@ -16,8 +18,18 @@ import { Repository } from "../../../src/repo/repository.js";
 
 const FAST = { N: 1024, r: 8, p: 1 };
 
-async function repo() {
-  return Repository.init(new MemoryBackend(), "pw", {
+/** A memory backend whose loads of chosen lock files fail with a chosen code. */
+class FlakyLocks extends MemoryBackend {
+  readonly failing = new Map<string, "IO" | "CORRUPT" | "ACCESS_DENIED">();
+  override async load(h: Handle, range?: ByteRange): Promise<Uint8Array> {
+    const code = h.type === "lock" ? this.failing.get(h.name) : undefined;
+    if (code) throw new ResticTsError(code, `injected ${code}`);
+    return super.load(h, range);
+  }
+}
+
+async function repo(backend: MemoryBackend = new MemoryBackend()) {
+  return Repository.init(backend, "pw", {
     kdf: FAST,
     chunkerPolynomial: 0x3da3358b4dc173n,
   });
@@ -123,5 +135,24 @@ describe("Lock", () => {
     await r.saveUnpacked("lock", serializeLock(sample()));
     expect(await removeLocks(r)).toHaveLength(0);
     expect(await removeLocks(r, { all: true })).toHaveLength(1);
+  });
+
+  it("a lock that cannot be read (IO, ACCESS_DENIED) blocks locking; a damaged one does not", async () => {
+    const backend = new FlakyLocks();
+    const r = await repo(backend);
+    const held = await r.saveUnpacked("lock", serializeLock(sample({ exclusive: true })));
+    for (const code of ["IO", "ACCESS_DENIED"] as const) {
+      backend.failing.set(held, code);
+      const err = await Lock.acquire(r, { exclusive: false }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code });
+      expect((err as Error).message).toContain(`cannot read lock ${held.slice(0, 8)}`);
+    }
+    // garbage is ignored, as restic 0.14 does, and `unlock --remove-all` still removes it
+    backend.failing.set(held, "CORRUPT");
+    const lock = await Lock.acquire(r, { exclusive: true });
+    await lock.release();
+    backend.failing.set(held, "IO");
+    expect(await removeLocks(r)).toEqual([]);
+    expect(await removeLocks(r, { all: true })).toEqual([held]);
   });
 });
