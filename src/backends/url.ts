@@ -33,6 +33,8 @@ export interface RepoUrl {
   readonly display: string;
 }
 
+/** What a URL parameter name looks like; anything else may be part of a password. */
+const PARAM_NAME = /^[A-Za-z][A-Za-z0-9_.-]{0,31}$/;
 const SNAPSHOT_REF = /^(latest|[0-9a-fA-F]{1,64})$/;
 const UNSUPPORTED_SCHEMES = ["s3", "b2", "azure", "gs", "swift", "rclone"];
 
@@ -41,10 +43,24 @@ const UNSUPPORTED_SCHEMES = ["s3", "b2", "azure", "gs", "swift", "rclone"];
  * redact()'s pattern would miss, with spaces or `@` in them) replaced by `***`.
  */
 function scrub(input: string): string {
+  // greedy: a password may itself hold "&", "#", "@", "/" or spaces, so everything after
+  // `password=`, and everything up to the last "@" after `user:`, is hidden
   return redact(
     input
-      .replace(/(\/\/[^/:@\s]*:)[^/]*@/, "$1***@")
-      .replace(/^(\s*(?:restic:)?sftp:[^@:/[]+:)[^@/]*@/, "$1***@"),
+      .replace(/([?&;]password=)[\s\S]*$/i, "$1***")
+      .replace(/(\/\/[^/:@\s]*:)[\s\S]*@/, "$1***@")
+      .replace(/^(\s*(?:restic:)?sftp:[^@:/[]+:)[\s\S]*@/, "$1***@"),
+  );
+}
+
+/**
+ * True when `before` (the input up to some point) may have started a password that is not
+ * over yet, so the text after that point must not be shown: after `password=`, or after a
+ * `user:` with no "@" yet.
+ */
+function insideSecret(before: string): boolean {
+  return (
+    /[?&;]password=/i.test(before) || /(?:\/\/|^\s*(?:restic:)?sftp:)[^/@]*:[^@]*$/.test(before)
   );
 }
 
@@ -59,6 +75,12 @@ function splitFragment(input: string): [string, string | undefined] {
   if (at < 0) return [input, undefined];
   const frag = input.slice(at + 1);
   if (!SNAPSHOT_REF.test(frag)) {
+    if (insideSecret(input.slice(0, at)) || frag.includes("@")) {
+      throw invalid(
+        'the "#fragment" is not a snapshot ID, ID prefix or "latest" (a "#" in a password must be written %23)',
+        input,
+      );
+    }
     throw invalid(`"#${frag}" is not a snapshot ID, ID prefix or "latest"`, input);
   }
   return [input.slice(0, at), frag.toLowerCase() === "latest" ? "latest" : frag.toLowerCase()];
@@ -66,7 +88,9 @@ function splitFragment(input: string): [string, string | undefined] {
 
 /** Take `password` out of a trailing `?query`; other parameters are refused. */
 function splitQuery(input: string): [string, string | undefined] {
-  const at = input.lastIndexOf("?");
+  // the query starts at the first "?password=" (the password may hold "?"), else at the last "?"
+  const pw = input.search(/\?password=/i);
+  const at = pw >= 0 ? pw : input.lastIndexOf("?");
   if (at < 0) return [input, undefined];
   const query = input.slice(at + 1);
   let password: string | undefined;
@@ -75,6 +99,13 @@ function splitQuery(input: string): [string, string | undefined] {
     const eq = pair.indexOf("=");
     const name = eq < 0 ? pair : pair.slice(0, eq);
     if (name !== "password") {
+      if (password !== undefined || insideSecret(input.slice(0, at)) || !PARAM_NAME.test(name)) {
+        // the "parameter" may be the rest of a password that holds "&": do not show it
+        throw invalid(
+          'unknown repository URL parameter (only "password" is known; a "&" or "?" in a password must be written %26 or %3F)',
+          input,
+        );
+      }
       throw invalid(`unknown repository URL parameter "${name}" (only "password" is known)`, input);
     }
     try {
@@ -123,6 +154,13 @@ function parseLocation(s: string, input: string): RepoLocation {
     if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
       throw invalid("rest: needs an http or https URL", input);
     }
+    // "@" in the path: most likely a password holding "/" that ended the authority early
+    if (parsed.pathname.includes("@") || parsed.search.includes("@")) {
+      throw invalid(
+        'rest: the URL path holds "@" (a "/" in a password must be written %2F)',
+        input,
+      );
+    }
     return { kind: "rest", url: parsed.toString() };
   }
   const scheme = /^([a-z][a-z0-9+.-]*):/.exec(s)?.[1];
@@ -159,7 +197,9 @@ function parseSftpUrl(s: string, input: string): RepoLocation {
 /** `sftp:[user@]host:path`, as scp writes it. */
 function parseSftpShort(s: string, input: string): RepoLocation {
   // `user:secret@host:path` would otherwise read as host "user" and path "secret@host:path".
-  if (/^[^@:/[]+:[^@/]*@[^:/]+:/.test(s)) throw sshPasswordInUrl(input);
+  // The password may hold "/", ":" or "@" too (up to the last "@host:"); a path, which usually
+  // starts with "/", is not taken for one.
+  if (/^[^@:/[]+:(?!\/)[\s\S]*@[^:/@]+:/.test(s)) throw sshPasswordInUrl(input);
   const { user, hostPort } = splitUser(s);
   const colon = hostPort.startsWith("[") ? hostPort.indexOf("]:") + 1 : hostPort.indexOf(":");
   if (colon <= 0) throw invalid('sftp needs "host:path"', input);
@@ -201,10 +241,23 @@ function decodeUser(raw: string): string {
   }
 }
 
+/** A URL with its userinfo password (whatever characters it holds) shown as `***`. */
+function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password !== "") u.password = "***";
+    return redact(u.toString());
+  } catch {
+    return redact(url);
+  }
+}
+
 function displayOf(location: RepoLocation): string {
   switch (location.kind) {
     case "local":
-      return location.path;
+      // a path may look like a URL with a password (`restic:rest:https://u:pw@h/` is a local
+      // directory to parseRepoUrl): shown redacted
+      return scrub(location.path);
     case "sftp": {
       const user = location.user === undefined ? "" : `${location.user}@`;
       if (location.port !== undefined) {
@@ -214,7 +267,7 @@ function displayOf(location: RepoLocation): string {
       return `sftp:${user}${location.host}:${location.path}`;
     }
     case "rest":
-      return `rest:${redact(location.url)}`;
+      return `rest:${redactUrl(location.url)}`;
   }
 }
 

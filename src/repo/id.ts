@@ -10,7 +10,6 @@ export type Id = string;
 export const ID_SIZE = 32;
 const ID_RE = /^[0-9a-f]{64}$/;
 const HEX_RE = /^[0-9a-fA-F]*$/;
-const HEX = "0123456789abcdef";
 
 export function isId(s: unknown): s is Id {
   return typeof s === "string" && ID_RE.test(s);
@@ -32,9 +31,9 @@ export function idFromBytes(bytes: Uint8Array, offset = 0): Id {
   if (offset < 0 || bytes.length - offset < ID_SIZE) {
     throw new ResticTsError("INVALID_ARGUMENT", `an ID needs ${ID_SIZE} bytes`);
   }
-  let s = "";
-  for (let i = offset; i < offset + ID_SIZE; i++) s += HEX[bytes[i] >> 4] + HEX[bytes[i] & 15];
-  return s;
+  // one flat string from native code: 64 concatenations made a rope of 64 heap objects per ID,
+  // which for a pack header of 450,000 entries meant ~30 million objects and seconds of GC
+  return Buffer.from(bytes.buffer, bytes.byteOffset + offset, ID_SIZE).toString("hex");
 }
 
 function nibble(c: number): number {
