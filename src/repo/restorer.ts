@@ -28,12 +28,18 @@ import type { SelectFilter } from "./filter.js";
 import { goQuote, goStringToBytes } from "./gostring.js";
 import type { Id } from "./id.js";
 import type { IndexedRepository } from "./indexed.js";
-import { type Node, posixPermissionsFromFileMode, validateNodeName } from "./node.js";
+import {
+  type ExtendedAttribute,
+  type Node,
+  posixPermissionsFromFileMode,
+  validateNodeName,
+} from "./node.js";
 import { createRestoreFile, type FileTarget, restoreFileContents } from "./restore/files.js";
 import {
   type MetadataOps,
   openMetadataOps,
   type SpecialKind,
+  type Timespec,
   timespecOf,
 } from "./restore/fsops.js";
 import type { Tree } from "./tree.js";
@@ -52,7 +58,7 @@ export interface RestoreOptions {
   readonly verify?: boolean;
   /** Pack ranges processed at once (default 2 for a local repository, else 4). */
   readonly concurrency?: number;
-  /** Largest pack range read at once (default 4 MiB). */
+  /** Largest pack range read at once (default 2 MiB for a local repository, else 4 MiB). */
   readonly maxSegment?: number;
   /** Worker threads for decompressing large blobs (see restore/files.ts; 0 = none). */
   readonly decodeWorkers?: number;
@@ -98,18 +104,80 @@ export function newRestoreProgress(): RestoreProgress {
   return { filesTotal: 0, filesDone: 0, bytesTotal: 0, bytesDone: 0, phase: "plan" };
 }
 
+/**
+ * What the restore needs of a node, copied out of it: the plan keeps one per node until its
+ * metadata is restored, while the parsed Node (whose long strings are slices of its tree's
+ * JSON text, which they would keep alive) is dropped with its tree. One class, flat fields,
+ * times as plain numbers: ~20,000 of these must stay small.
+ */
+class PlanNode {
+  readonly type: string;
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+  /** atime and mtime seconds and nanoseconds; NaN seconds when not a valid time. */
+  readonly aSec: number;
+  readonly aNsec: number;
+  readonly mSec: number;
+  readonly mNsec: number;
+  readonly xattrs: readonly ExtendedAttribute[] | undefined;
+  /** Data blob IDs (files), null otherwise. */
+  readonly content: readonly Id[] | null;
+  readonly size: number;
+  readonly links: number;
+  /** Hard link group (inode and device) of a file with links > 1. */
+  readonly linkKey: string | undefined;
+  /** Symlink target bytes. */
+  readonly linkTarget: Buffer | undefined;
+  /** st_rdev of a device node. */
+  readonly device: bigint;
+
+  constructor(
+    node: Node,
+    readonly path: Buffer,
+    readonly location: string,
+  ) {
+    this.type = node.type === "file" ? "file" : node.type === "dir" ? "dir" : own(node.type);
+    this.mode = node.mode;
+    this.uid = node.uid;
+    this.gid = node.gid;
+    const a = timespecOf(node.atime);
+    const m = timespecOf(node.mtime);
+    this.aSec = a === undefined ? Number.NaN : Number(a.sec);
+    this.aNsec = a?.nsec ?? 0;
+    this.mSec = m === undefined ? Number.NaN : Number(m.sec);
+    this.mNsec = m?.nsec ?? 0;
+    this.xattrs = node.extendedAttributes?.map((x) => ({ name: own(x.name), value: x.value }));
+    this.content = node.type !== "file" || node.content === null ? null : node.content.map(own);
+    this.size = node.size;
+    this.links = node.links;
+    this.linkKey =
+      node.type === "file" && node.links > 1 ? `${node.inode}:${node.deviceId}` : undefined;
+    this.linkTarget =
+      node.type !== "symlink"
+        ? undefined
+        : node.linkTargetRaw !== undefined
+          ? Buffer.from(node.linkTargetRaw)
+          : Buffer.from(goStringToBytes(node.linkTarget));
+    this.device = node.device;
+  }
+
+  /** The atime and mtime to set; undefined when either is not a valid time. */
+  times(): { atime: Timespec; mtime: Timespec } | undefined {
+    if (Number.isNaN(this.aSec) || Number.isNaN(this.mSec)) return undefined;
+    return {
+      atime: { sec: BigInt(this.aSec), nsec: this.aNsec },
+      mtime: { sec: BigInt(this.mSec), nsec: this.mNsec },
+    };
+  }
+}
+
 interface PlanDir {
-  readonly node: Node | undefined;
+  readonly meta: PlanNode | undefined;
   readonly path: Buffer;
   readonly location: string;
   restored: boolean;
   failed: boolean;
-}
-
-interface PlanNode {
-  readonly node: Node;
-  readonly path: Buffer;
-  readonly location: string;
 }
 
 type Op =
@@ -117,22 +185,42 @@ type Op =
   | { readonly t: "leave"; readonly dir: PlanDir }
   | { readonly t: "node"; readonly item: PlanNode };
 
-const SLASH = Buffer.from("/");
-
 function hostile(message: string, data: Record<string, unknown>): ResticTsError {
   return new ResticTsError("HOSTILE_PATH", message, data);
-}
-
-function joinPath(parent: Buffer, name: string): Buffer {
-  return Buffer.concat([parent, SLASH, goStringToBytes(name)]);
 }
 
 function joinLocation(parent: string, name: string): string {
   return parent === "/" ? `/${name}` : `${parent}/${name}`;
 }
 
-function hardlinkKey(n: Node): string {
-  return `${n.inode}:${n.deviceId}`;
+/**
+ * A copy of `s` that shares no memory with the string it was cut from: V8 keeps a substring
+ * of 13 characters or more as a slice of its parent (here the tree's whole JSON text, which
+ * every node kept in the plan would otherwise keep alive).
+ */
+function own(s: string): string {
+  return s.length < 13 ? s : (JSON.parse(JSON.stringify(s)) as string);
+}
+
+/** Memory for the plan's paths: carved from 64 KiB slabs that hold nothing else. */
+class PathSlab {
+  private slab = new Uint8Array(0);
+  private used = 0;
+
+  join(parent: Buffer, name: string): Buffer {
+    const bytes = goStringToBytes(name);
+    const n = parent.length + 1 + bytes.length;
+    if (this.used + n > this.slab.length) {
+      this.slab = new Uint8Array(Math.max(64 * 1024, n));
+      this.used = 0;
+    }
+    const out = Buffer.from(this.slab.buffer, this.used, n);
+    out.set(parent, 0);
+    out[parent.length] = 0x2f; // "/"
+    out.set(bytes, parent.length + 1);
+    this.used += n;
+    return out;
+  }
 }
 
 function errnoOf(err: unknown): string | undefined {
@@ -188,6 +276,7 @@ export async function restoreTree(
   const ops: Op[] = [];
   const filter = opts.filter;
   const ancestors = new Set<Id>();
+  const paths = new PathSlab();
 
   const planTree = async (id: Id, dir: PlanDir): Promise<boolean> => {
     let tree: Tree;
@@ -215,7 +304,7 @@ export async function restoreTree(
     for (const node of tree.nodes) {
       if (node.type === "socket") continue;
       const location = joinLocation(dir.location, node.name);
-      const p = joinPath(dir.path, node.name);
+      const p = paths.join(dir.path, node.name);
       const isDir = node.type === "dir";
       const sel = filter ? filter(location, isDir) : { selected: true, childMayBeSelected: true };
       if (sel.selected) hasRestored = true;
@@ -232,7 +321,14 @@ export async function restoreTree(
             { tree: sub, location },
           );
         }
-        const d: PlanDir = { node, path: p, location, restored: false, failed: false };
+        const at = own(location);
+        const d: PlanDir = {
+          meta: new PlanNode(node, p, at),
+          path: p,
+          location: at,
+          restored: false,
+          failed: false,
+        };
         ops.push({ t: "enter", dir: d });
         let childRestored = false;
         if (sel.childMayBeSelected) {
@@ -248,7 +344,7 @@ export async function restoreTree(
         continue;
       }
       if (sel.selected) {
-        ops.push({ t: "node", item: { node, path: p, location } });
+        ops.push({ t: "node", item: new PlanNode(node, p, own(location)) });
         if (node.type === "file") {
           progress.filesTotal++;
           progress.bytesTotal += node.size;
@@ -262,7 +358,7 @@ export async function restoreTree(
   fs.mkdirSync(targetAbs, { recursive: true, mode: 0o700 });
   const rootPath = Buffer.from(fs.realpathSync(targetAbs));
   const root: PlanDir = {
-    node: undefined,
+    meta: undefined,
     path: rootPath,
     location: "/",
     restored: true,
@@ -310,15 +406,14 @@ export async function restoreTree(
   const files: FileTarget[] = [];
   const failedFiles = new Set<string>();
   for (const op of ops) {
-    if (op.t !== "node" || op.item.node.type !== "file") continue;
-    const { node } = op.item;
-    if (node.content === null || node.content.length === 0) continue;
-    if (node.links > 1) {
-      const key = hardlinkKey(node);
-      if (firstOfGroup.has(key)) continue;
-      firstOfGroup.set(key, op.item.path);
+    if (op.t !== "node" || op.item.type !== "file") continue;
+    const item = op.item;
+    if (item.content === null || item.content.length === 0) continue;
+    if (item.linkKey !== undefined) {
+      if (firstOfGroup.has(item.linkKey)) continue;
+      firstOfGroup.set(item.linkKey, item.path);
     }
-    files.push({ path: op.item.path, location: op.item.location, content: node.content });
+    files.push({ path: item.path, location: item.location, content: item.content });
   }
   await restoreFileContents(repo, files, {
     sparse: opts.sparse,
@@ -343,43 +438,43 @@ export async function restoreTree(
   let others = 0;
   let restoredFiles = 0;
   try {
-    const applyMetadata = async (node: Node, p: Buffer, location: string) => {
+    const applyMetadata = async (node: PlanNode, p: Buffer, location: string) => {
       const symlink = node.type === "symlink";
       await meta.lchown(location, p, node.uid, node.gid);
-      for (const a of node.extendedAttributes ?? []) {
+      for (const a of node.xattrs ?? []) {
         await meta.lsetxattr(location, p, a.name, a.value);
       }
       if (!symlink) await meta.chmod(location, p, posixPermissionsFromFileMode(node.mode));
-      const atime = timespecOf(node.atime);
-      const mtime = timespecOf(node.mtime);
-      if (atime !== undefined && mtime !== undefined) {
-        await meta.utimes(location, p, atime, mtime, symlink);
+      const times = node.times();
+      if (times !== undefined) {
+        await meta.utimes(location, p, times.atime, times.mtime, symlink);
       }
     };
 
     for (const op of ops) {
       if (op.t === "enter") continue;
       if (op.t === "leave") {
-        if (!op.dir.failed && op.dir.node) {
-          await applyMetadata(op.dir.node, op.dir.path, op.dir.location);
+        if (!op.dir.failed && op.dir.meta) {
+          await applyMetadata(op.dir.meta, op.dir.path, op.dir.location);
         }
         continue;
       }
-      const { node, path: p, location } = op.item;
+      const node = op.item;
+      const { path: p, location } = node;
       try {
         switch (node.type) {
           case "file": {
             if (failedFiles.has(location)) continue;
             const empty = node.content === null || node.content.length === 0;
-            const key = hardlinkKey(node);
-            const first = node.links > 1 ? firstOfGroup.get(key) : undefined;
+            const key = node.linkKey;
+            const first = key !== undefined ? firstOfGroup.get(key) : undefined;
             if (first !== undefined && !first.equals(p)) {
               removeExisting(p);
               fs.linkSync(first, p);
               progress.filesDone++;
               progress.bytesDone += node.size;
             } else if (empty) {
-              if (node.links > 1) firstOfGroup.set(key, p);
+              if (key !== undefined) firstOfGroup.set(key, p);
               fs.closeSync(await createRestoreFile(p));
               progress.filesDone++;
             }
@@ -388,12 +483,7 @@ export async function restoreTree(
           }
           case "symlink":
             removeExisting(p);
-            fs.symlinkSync(
-              node.linkTargetRaw !== undefined
-                ? Buffer.from(node.linkTargetRaw)
-                : Buffer.from(goStringToBytes(node.linkTarget)),
-              p,
-            );
+            fs.symlinkSync(node.linkTarget ?? Buffer.alloc(0), p);
             others++;
             break;
           case "fifo":
@@ -430,7 +520,7 @@ export async function restoreTree(
     verified = await verifyFiles(
       repo,
       ops.flatMap((op) =>
-        op.t === "node" && op.item.node.type === "file" && !failedFiles.has(op.item.location)
+        op.t === "node" && op.item.type === "file" && !failedFiles.has(op.item.location)
           ? [op.item]
           : [],
       ),
@@ -465,7 +555,8 @@ async function verifyFiles(
   const worker = async () => {
     let buf = new Uint8Array(1024 * 1024);
     while (next < items.length) {
-      const { node, path: p, location } = items[next++];
+      const node = items[next++];
+      const { path: p, location } = node;
       let fd: number;
       try {
         try {

@@ -6,6 +6,7 @@
 
 import { ResticTsError } from "../../errors.js";
 import { restoreFilter } from "../../repo/filter.js";
+import { goTimeString } from "../../repo/gotime.js";
 import { newRestoreProgress, restoreTree } from "../../repo/restorer.js";
 import { findSnapshot } from "../../repo/snapshots.js";
 import { splitSnapshotRef } from "../../repo/walk.js";
@@ -17,15 +18,8 @@ import {
   restoreStatusLine,
   restoreSummaryLine,
 } from "../progress.js";
-import {
-  flagList,
-  goSlice,
-  goTimeString,
-  SNAPSHOT_FILTER_OPTIONS,
-  snapshotFilter,
-  stdoutIsTerminal,
-  withReadLock,
-} from "../read-common.js";
+import { flagList, goSlice, stdoutIsTerminal, withReadLock } from "../read-common.js";
+import { SNAPSHOT_FILTER_OPTIONS, snapshotFilter } from "./snapshot-args.js";
 
 /** Go's time.Duration.String() of a duration rounded to milliseconds. */
 export function goDuration(ms: number): string {
@@ -78,11 +72,23 @@ export const restoreCommand: Command = {
       );
     }
     const { ref, subfolder } = splitSnapshotRef(args[0]);
+    // RESTIC_TS_TIMING=1: when each step starts, with the memory in use then (on stderr)
+    const timing = (step: string) => {
+      if (ctx.io.env.RESTIC_TS_TIMING !== "1") return;
+      const m = process.memoryUsage();
+      const mib = (n: number) => (n / 2 ** 20).toFixed(0);
+      ctx.io.error(
+        `[timing] ${step} at ${(performance.now() / 1000).toFixed(3)} s, rss ${mib(m.rss)} MiB, heap ${mib(m.heapUsed)}/${mib(m.heapTotal)} MiB, external ${mib(m.external)} MiB\n`,
+      );
+    };
+    timing("open");
     const repo = await ctx.openRepository();
+    timing("opened");
     return withReadLock(ctx, repo, async () => {
-      const entry = await findSnapshot(repo, ref, snapshotFilter(flags, true));
+      const entry = await findSnapshot(repo, ref, snapshotFilter(flags));
       const sn = entry.snapshot;
       if (sn.tree === null) throw new ResticTsError("CORRUPT", `snapshot ${entry.id} has no tree`);
+      timing("index");
       const indexed = await repo.loadIndex();
       if (!ctx.json) {
         ctx.verbose(
@@ -115,9 +121,7 @@ export const restoreCommand: Command = {
         verify: flags.verify === true,
         progress: counters,
         onPhase: (phase) => {
-          if (ctx.io.env.RESTIC_TS_TIMING === "1") {
-            ctx.io.error(`[timing] ${phase} at ${(performance.now() / 1000).toFixed(3)} s\n`);
-          }
+          timing(phase);
           if (phase === "verify") {
             verifyStart = Date.now();
             if (!ctx.json && !ctx.quiet) progress.print(`verifying files in ${target}`);

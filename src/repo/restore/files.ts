@@ -16,7 +16,7 @@ import { LocalBackend } from "../../backends/local.js";
 import { sha256, toHex } from "../../crypto/hash.js";
 import { ResticTsError } from "../../errors.js";
 import type { Id } from "../id.js";
-import type { IndexedRepository } from "../indexed.js";
+import { type IndexedRepository, MAX_BLOB_SIZE } from "../indexed.js";
 import { DecodePool, MIN_OFFLOAD } from "./decode-pool.js";
 import { openInPlace } from "./decrypt.js";
 import { BlobDecompressor, rawFrameInPlace } from "./zstd.js";
@@ -35,7 +35,10 @@ export interface FileRestoreOptions {
   readonly sparse?: boolean;
   /** Pack ranges read and processed at once (default 2 for a local backend, else 4). */
   readonly concurrency?: number;
-  /** Largest range read at once, in bytes (default 4 MiB; one larger blob is read alone). */
+  /**
+   * Largest range read at once, in bytes (default 2 MiB for a local backend, else 4 MiB; one
+   * larger blob is read alone).
+   */
   readonly maxSegment?: number;
   /** Decompressed bytes held for writing at once (default 16 MiB; one larger blob alone). */
   readonly outputBudget?: number;
@@ -56,6 +59,11 @@ export interface FileRestoreOptions {
 /** Gaps up to this size between needed blobs of a pack are read through, not skipped. */
 const MAX_GAP = 256 * 1024;
 const DEFAULT_SEGMENT = 4 * 1024 * 1024;
+/**
+ * The same for a local repository, where a read costs little: smaller pooled range buffers
+ * (the text row of bench/RESULTS.md "## restore": ~5 MiB less peak RSS, no slower).
+ */
+const LOCAL_SEGMENT = 2 * 1024 * 1024;
 /**
  * Ranges in flight for a remote backend: enough to hide the latency. A local one needs only
  * two (one read while one is decoded), which keeps the peak RSS lower.
@@ -424,13 +432,28 @@ export async function restoreFileContents(
   for (const target of files) {
     const locs = [];
     let missing: Id | undefined;
+    let oversized: ResticTsError | undefined;
     for (const id of target.content) {
       const loc = index.lookup("data", id)[0];
       if (loc === undefined) {
         missing = id;
         break;
       }
+      // output areas are sized from the index: a (hostile) length no blob can have is refused
+      // before it becomes an allocation of gigabytes
+      if ((loc.uncompressedLength ?? 0) > MAX_BLOB_SIZE) {
+        oversized = new ResticTsError(
+          "CORRUPT",
+          `data blob ${id}: the index gives it ${loc.uncompressedLength} bytes, more than a blob can have (${MAX_BLOB_SIZE})`,
+          { id },
+        );
+        break;
+      }
       locs.push(loc);
+    }
+    if (oversized !== undefined) {
+      opts.onError(target.location, oversized);
+      continue;
     }
     if (missing !== undefined) {
       opts.onError(
@@ -478,7 +501,8 @@ export async function restoreFileContents(
     st.size = off;
   }
 
-  const maxSegment = opts.maxSegment ?? DEFAULT_SEGMENT;
+  const local = repo.repo.backend instanceof LocalBackend;
+  const maxSegment = opts.maxSegment ?? (local ? LOCAL_SEGMENT : DEFAULT_SEGMENT);
   const segments: Segment[] = [];
   for (const [packId, blobMap] of packs) {
     const blobs = [...blobMap.values()].sort((a, b) => a.offset - b.offset);
@@ -717,7 +741,6 @@ export async function restoreFileContents(
     }
   };
 
-  const local = repo.repo.backend instanceof LocalBackend;
   const concurrency = Math.max(1, opts.concurrency ?? (local ? 2 : DEFAULT_CONCURRENCY));
   let next = 0;
   let abort: unknown;

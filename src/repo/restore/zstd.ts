@@ -3,13 +3,22 @@
 // @bokuweb/zstd-wasm is driven directly with input and output areas that stay allocated in
 // its memory, so a restore does not allocate (and page-fault in) fresh memory for every blob;
 // the output must be exactly the blob's uncompressed length (a frame that would expand past
-// it fails inside zstd: no decompression bomb). When the module's internals are not reachable
-// (another version of the package) this falls back to compression.ts's `decompress`.
+// it fails inside zstd: no decompression bomb). When libzstd is loaded (compression.ts
+// activeNativeZstd, through koffi) it decompresses straight into the caller's buffer instead:
+// no copies in or out of WebAssembly memory, and faster (bench/RESULTS.md "## restore"). When
+// neither is reachable (another version of the package) this falls back to compression.ts's
+// `decompress`.
 
 import { createRequire } from "node:module";
 import * as path from "node:path";
 import { ResticTsError } from "../../errors.js";
-import { decompress, initCompression } from "../compression.js";
+import {
+  activeNativeZstd,
+  decompress,
+  frameContentBounds,
+  initCompression,
+} from "../compression.js";
+import type { NativeZstd } from "../zstd-native.js";
 
 interface ZstdModule {
   _malloc(n: number): number;
@@ -95,11 +104,17 @@ export class BlobDecompressor {
   private dst = 0;
   private dstCap = 0;
 
-  private constructor(private readonly mod: ZstdModule | null) {}
+  private constructor(
+    private readonly native: NativeZstd | null,
+    private readonly mod: ZstdModule | null,
+  ) {}
 
   static async create(): Promise<BlobDecompressor> {
+    // with libzstd the WebAssembly module is not even instantiated (its memory stays unused)
+    const native = activeNativeZstd();
+    if (native !== null) return new BlobDecompressor(native, null);
     loaded ??= loadModule();
-    return new BlobDecompressor(await loaded);
+    return new BlobDecompressor(null, await loaded);
   }
 
   /**
@@ -108,12 +123,27 @@ export class BlobDecompressor {
    */
   async decompressInto(frame: Uint8Array, expected: number, out: Uint8Array): Promise<void> {
     if (out.length < expected) throw new RangeError("output buffer too small");
+    const native = this.native;
     const mod = this.mod;
-    if (mod === null) {
+    if (native === null && mod === null) {
       const plain = await decompress(frame, expected, expected);
       out.set(plain);
       return;
     }
+    // refuse a frame that cannot produce `expected` bytes before allocating room for them
+    const bounds = frameContentBounds(frame);
+    if (bounds.min > expected || bounds.max < expected) {
+      throw corrupt(
+        `zstd frame holds ${bounds.min}..${bounds.max} bytes but the index says ${expected}`,
+      );
+    }
+    if (native !== null) {
+      // zstd never writes past the view it is given: a frame that expands further fails
+      const n = native.decompressInto(frame, out.subarray(0, expected));
+      if (n !== expected) throw corrupt(`decompressed ${n} bytes but the index says ${expected}`);
+      return;
+    }
+    if (mod === null) throw new ResticTsError("INTERNAL", "zstd: no implementation loaded");
     if (frame.length > this.srcCap) {
       if (this.src) mod._free(this.src);
       this.srcCap = Math.max(frame.length, 64 * 1024);
