@@ -4,6 +4,10 @@
 // re-read. Wall time and peak RSS (/usr/bin/time) per command; ratio = restic-ts / restic.
 //
 //   npm run build && node dist/bench/backup.js [--size MiB] [--files N] [--rounds N] [--keep]
+//     [--only random,text,small] [--compare OTHER/dist/src/cli/main.js]
+//
+// --compare also runs another restic-ts build (e.g. a copy of the previous commit's dist/),
+// interleaved with the other two, and adds its figures and ratios as "before" columns.
 //
 // Both tools run as child processes from the page cache (the data is read once before).
 
@@ -23,6 +27,7 @@ const { values } = parseArgs({
     dir: { type: "string", default: path.join(os.tmpdir(), "restic-ts-bench-backup") },
     only: { type: "string" },
     keep: { type: "boolean", default: false },
+    compare: { type: "string" },
   },
 });
 
@@ -33,6 +38,10 @@ const ROOT = values.dir as string;
 const PW = "bench";
 const here = path.dirname(fileURLToPath(import.meta.url));
 const CLI = path.resolve(here, "..", "src", "cli", "main.js");
+const BEFORE = values.compare === undefined ? undefined : path.resolve(values.compare);
+type Tool = "restic" | "restic-ts" | "before";
+const TOOLS: Tool[] =
+  BEFORE === undefined ? ["restic", "restic-ts"] : ["restic", "restic-ts", "before"];
 
 function logText(n: number): Buffer {
   const levels = ["INFO", "WARN", "DEBUG", "ERROR"];
@@ -106,14 +115,11 @@ function timed(cmd: string, args: string[], cwd: string): Run {
   return { seconds: secs, rssMiB: kb / 1024 };
 }
 
-function backupCmd(
-  tool: "restic" | "restic-ts",
-  repo: string,
-  extra: string[],
-): [string, string[]] {
+function backupCmd(tool: Tool, repo: string, extra: string[]): [string, string[]] {
   if (tool === "restic")
     return ["restic", ["--no-cache", "-q", "-r", repo, "backup", ...extra, "."]];
-  return [process.execPath, [CLI, "-q", "-r", repo, "backup", ...extra, "."]];
+  const cli = tool === "before" ? (BEFORE as string) : CLI;
+  return [process.execPath, [cli, "-q", "-r", repo, "backup", ...extra, "."]];
 }
 
 function median(xs: number[]): number {
@@ -126,13 +132,21 @@ execFileSync("cat", [path.join(sets.random, "random.bin"), path.join(sets.text, 
   stdio: "ignore",
 });
 const rows: string[] = [];
-rows.push("| data | run | restic s / MiB | restic-ts s / MiB | time ratio | RSS ratio |");
-rows.push("|---|---|---:|---:|---:|---:|");
+rows.push(
+  BEFORE === undefined
+    ? "| data | run | restic s / MiB | restic-ts s / MiB | time ratio | RSS ratio |"
+    : "| data | run | restic s / MiB | restic-ts s / MiB | time ratio | RSS ratio | before s / MiB | before time ratio | before RSS ratio |",
+);
+rows.push(
+  BEFORE === undefined
+    ? "|---|---|---:|---:|---:|---:|"
+    : "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+);
 for (const [name, dir] of Object.entries(sets)) {
   if (values.only !== undefined && !values.only.split(",").includes(name)) continue;
   const results: Record<string, Record<string, Run[]>> = {};
   for (let round = 0; round < ROUNDS; round++) {
-    for (const tool of ["restic", "restic-ts"] as const) {
+    for (const tool of TOOLS) {
       const repo = path.join(ROOT, "repos", `${name}-${tool}`);
       rmSync(repo, { recursive: true, force: true });
       execFileSync("restic", ["init", "-q", "-r", repo], {
@@ -162,9 +176,14 @@ for (const [name, dir] of Object.entries(sets)) {
     const bt = median(b.map((x) => x.seconds));
     const am = median(a.map((x) => x.rssMiB));
     const bm = median(b.map((x) => x.rssMiB));
-    rows.push(
-      `| ${name} | ${run} | ${at.toFixed(2)} / ${am.toFixed(0)} | ${bt.toFixed(2)} / ${bm.toFixed(0)} | ${(bt / at).toFixed(2)} | ${(bm / am).toFixed(2)} |`,
-    );
+    let row = `| ${name} | ${run} | ${at.toFixed(2)} / ${am.toFixed(0)} | ${bt.toFixed(2)} / ${bm.toFixed(0)} | ${(bt / at).toFixed(2)} | ${(bm / am).toFixed(2)} |`;
+    const c = results[run].before;
+    if (c !== undefined) {
+      const ct = median(c.map((x) => x.seconds));
+      const cm = median(c.map((x) => x.rssMiB));
+      row += ` ${ct.toFixed(2)} / ${cm.toFixed(0)} | ${(ct / at).toFixed(2)} | ${(cm / am).toFixed(2)} |`;
+    }
+    rows.push(row);
   }
 }
 process.stdout.write(

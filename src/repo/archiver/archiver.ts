@@ -83,6 +83,8 @@ export interface BackupOptions extends SelectOptions {
   readonly onEvent?: (e: BackupEvent) => void;
   /** Chunker sizes (tests only). */
   readonly chunker?: { readonly minSize: number; readonly maxSize: number };
+  /** Files at least this large are split over the blob workers (tests only; default 48 MiB). */
+  readonly splitSize?: number;
   /** Index checkpoint rules (see IndexWriter). */
   readonly indexCheckpointPacks?: number;
 }
@@ -115,6 +117,16 @@ interface Pending {
 
 const DONE: Pending = { node: Promise.resolve(undefined) };
 
+/**
+ * A Pending for `node`. Its parent awaits it only once the whole directory is started, so an
+ * early failure gets a no-op handler meanwhile: else it is an unhandled rejection, which ends
+ * the process (the parent's await still sees the failure).
+ */
+function pending(node: Promise<Node | undefined>): Pending {
+  node.catch(() => {});
+  return { node };
+}
+
 function childPath(dir: FsPath, name: Buffer): FsPath {
   if (typeof dir === "string" && isUtf8(name))
     return dir === "/" ? `/${name.toString()}` : `${dir}/${name.toString()}`;
@@ -127,6 +139,8 @@ function joinGo(dir: string, name: string): string {
 }
 
 function sameInstant(text: string, ns: bigint): boolean {
+  // Fast path: the text is what we would write for this instant (equal text, equal instant).
+  if (text === nodeTime(ns)) return true;
   const t = tryParseGoTime(text);
   return t !== undefined && t.seconds * 1_000_000_000n + BigInt(t.nanos) === ns;
 }
@@ -323,12 +337,12 @@ class Archiver {
           node.content = previous.content;
           this.summary.totalBytesProcessed += node.size;
           this.emit({ type: "bytes", bytes: node.size });
-          return {
-            node: this.withXattrs(node, p).then((n) => {
+          return pending(
+            this.withXattrs(node, p).then((n) => {
               this.stats("file", previous, previous, snPath, n.size, t0);
               return n;
             }),
-          };
+          );
         }
         this.error(
           abs,
@@ -338,13 +352,13 @@ class Archiver {
       await this.capacity();
       this.emit({ type: "start-file", item: snPath });
       const result = this.readFile(p, Number(st.size));
-      return { node: this.finishFile(snPath, p, abs, name, previous, result, t0) };
+      return pending(this.finishFile(snPath, p, abs, name, previous, result, t0));
     }
     if (st.isDirectory()) return this.startDir(snPath, p, abs, name, st, previous);
     if (st.isSocket()) return DONE;
     try {
       const node = nodeFromStat(name, st, p, { withAtime: this.opts.withAtime, names: this.names });
-      return { node: this.withXattrs(node, p) };
+      return pending(this.withXattrs(node, p));
     } catch (err) {
       this.error(abs, err);
       return DONE;
@@ -425,15 +439,15 @@ class Archiver {
       children.push(h.node);
     }
     this.dispatchBatch();
-    return {
-      node: (async () => {
+    return pending(
+      (async () => {
         const nodes = (await Promise.all(children)).filter((n): n is Node => n !== undefined);
         await attrs;
         node.subtree = await this.saveTree(nodes);
         this.stats("dir", previous, node, `${snPath}/`, 0, t0);
         return node;
       })(),
-    };
+    );
   }
 
   /** Serialise, claim and store a tree blob; returns its ID. */
@@ -507,24 +521,26 @@ class Archiver {
       const fip = path.resolve(cwd, sub.fileInfoPath ?? "");
       const prevTree = await this.loadPrevious(prev, sn);
       const children = await this.saveVTree(sn, sub, prevTree, cwd);
-      out.push({
-        node: (async () => {
-          const nodes = (await Promise.all(children.map((c) => c.node))).filter(
-            (n): n is Node => n !== undefined,
-          );
-          const st = statSync(fsPath(fip), { bigint: true });
-          if (!st.isDirectory())
-            throw new ResticTsError("INVALID_ARGUMENT", `${fip} is not a directory`);
-          const node = nodeFromStat(name, st, fsPath(fip), {
-            withAtime: this.opts.withAtime,
-            names: this.names,
-          });
-          await this.withXattrs(node, fsPath(fip));
-          node.subtree = await this.saveTree(nodes);
-          this.stats("dir", prev, node, `${sn}/`, 0, t0);
-          return node;
-        })(),
-      });
+      out.push(
+        pending(
+          (async () => {
+            const nodes = (await Promise.all(children.map((c) => c.node))).filter(
+              (n): n is Node => n !== undefined,
+            );
+            const st = statSync(fsPath(fip), { bigint: true });
+            if (!st.isDirectory())
+              throw new ResticTsError("INVALID_ARGUMENT", `${fip} is not a directory`);
+            const node = nodeFromStat(name, st, fsPath(fip), {
+              withAtime: this.opts.withAtime,
+              names: this.names,
+            });
+            await this.withXattrs(node, fsPath(fip));
+            node.subtree = await this.saveTree(nodes);
+            this.stats("dir", prev, node, `${sn}/`, 0, t0);
+            return node;
+          })(),
+        ),
+      );
     }
     return out;
   }
@@ -619,7 +635,10 @@ async function findParent(
  */
 const TRACE = process.env.RESTIC_TS_TRACE !== undefined;
 function trace(what: string, t0: number): void {
-  if (TRACE) process.stderr.write(`[trace] ${what} at ${Date.now() - t0} ms\n`);
+  if (!TRACE) return;
+  const cpu = process.cpuUsage();
+  const ms = Math.round((cpu.user + cpu.system) / 1000);
+  process.stderr.write(`[trace] ${what} at ${Date.now() - t0} ms (process CPU ${ms} ms)\n`);
 }
 
 export async function backup(
@@ -649,6 +668,7 @@ export async function backup(
     minSize: opts.chunker?.minSize ?? 512 * 1024,
     maxSize: opts.chunker?.maxSize ?? 8 * 1024 * 1024,
     readSize: 1024 * 1024,
+    splitSize: opts.splitSize,
   };
 
   const lock: Lock | undefined =
@@ -794,7 +814,11 @@ export async function backup(
   } finally {
     arch?.close();
     if (pool !== undefined) await (await pool.catch(() => undefined))?.close();
-    await lock?.release();
+    // As restic: a lock that cannot be removed is a warning (it goes stale once this process
+    // ends), not a failure of a backup whose snapshot is saved, nor a mask for its own error.
+    await lock?.release().catch((err: unknown) => {
+      emit({ type: "warning", message: `unable to remove lock: ${(err as Error).message}` });
+    });
   }
 }
 

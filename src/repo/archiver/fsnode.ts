@@ -25,10 +25,66 @@ export interface StatLike {
   readonly atimeNs: bigint;
 }
 
+/**
+ * The local zone's offset by quarter hour (zone transitions fall on quarter hours since the
+ * days of local mean time; a quarter with a transition inside is looked up per second).
+ */
+const offsets = new Map<number, number>();
+
+function offsetAt(secs: number): number {
+  const quarter = Math.floor(secs / 900);
+  let off = offsets.get(quarter);
+  if (off === undefined) {
+    off = localOffsetMinutes(BigInt(quarter * 900));
+    if (localOffsetMinutes(BigInt(quarter * 900 + 899)) !== off) off = Number.NaN;
+    if (offsets.size >= 4096) offsets.clear();
+    offsets.set(quarter, off);
+  }
+  return Number.isNaN(off) ? localOffsetMinutes(BigInt(secs)) : off;
+}
+
+/** The local date ("2006-01-02T") and offset ("Z", "+01:00") of the last day formatted. */
+let dayKey = Number.NaN;
+let dayOffset = Number.NaN;
+let datePart = "";
+let zonePart = "";
+
+function two(n: number): string {
+  return n < 10 ? `0${n}` : String(n);
+}
+
 /** A timestamp for a node: nanoseconds since the epoch in the local zone's offset then. */
 export function nodeTime(ns: bigint): string {
-  const secs = ns >= 0n ? ns / 1_000_000_000n : (ns - 999_999_999n) / 1_000_000_000n;
-  return formatNodeTimeNs(ns, localOffsetMinutes(secs));
+  let secsBig = ns / 1_000_000_000n;
+  let nanos = Number(ns - secsBig * 1_000_000_000n);
+  if (nanos < 0) {
+    nanos += 1_000_000_000;
+    secsBig -= 1n;
+  }
+  const secs = Number(secsBig);
+  // Beyond ±10^12 s (years far outside 0..9999) leave the clamping to formatNodeTimeNs.
+  if (!(Math.abs(secs) < 1e12)) return formatNodeTimeNs(ns, localOffsetMinutes(secsBig));
+  const off = offsetAt(secs);
+  const local = secs + off * 60;
+  const day = Math.floor(local / 86400);
+  const sod = local - day * 86400;
+  if (day !== dayKey || off !== dayOffset) {
+    // The day's midnight formatted in full gives the date (clamped as restic does) and zone.
+    const midnight = formatNodeTimeNs(BigInt(day * 86400 - off * 60) * 1_000_000_000n, off);
+    datePart = midnight.slice(0, 11);
+    zonePart = midnight.slice(19);
+    dayKey = day;
+    dayOffset = off;
+  }
+  let s = `${datePart}${two(Math.floor(sod / 3600))}:${two(Math.floor(sod / 60) % 60)}:${two(sod % 60)}`;
+  if (nanos !== 0) {
+    let frac = String(nanos).padStart(9, "0");
+    let end = 9;
+    while (frac.charCodeAt(end - 1) === 48) end--;
+    frac = frac.slice(0, end);
+    s += `.${frac}`;
+  }
+  return s + zonePart;
 }
 
 /** Names of users and groups from /etc/passwd and /etc/group (as Go's os/user reads them). */

@@ -3,7 +3,8 @@
 // claim the new ones from the main thread, then zstd-compress (repository v2) and seal them
 // (restic design.rst "Pack Format") into a data pack of about the target size, whose header
 // is sealed and appended when the pack is full. Files are read into WebAssembly memory so
-// zstd works on them without copies; every buffer is allocated once and reused.
+// zstd works on them without copies; every buffer is allocated once and reused. A large file
+// may come as one segment of several, each on its own worker (split.ts).
 
 import { createHash, type Hash } from "node:crypto";
 import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
@@ -25,6 +26,7 @@ import type {
   OpenedStat,
   PackedBlob,
 } from "./protocol.js";
+import { type SegmentResult, SegmentView } from "./split.js";
 
 /** Room reserved in a pack buffer for the sealed header. */
 export const HEADER_RESERVE = 256 * 1024;
@@ -54,6 +56,8 @@ interface Pending {
   readonly id: Id;
   readonly off: number;
   readonly len: number;
+  /** The chunk's index in its file's content. */
+  readonly index: number;
 }
 
 interface FileState {
@@ -64,6 +68,9 @@ interface FileState {
   newBytes: number;
   stat?: OpenedStat;
   error?: { message: string; code?: string };
+  /** Segment tasks: 1 per chunk this engine stored as a new blob. */
+  fresh?: number[];
+  segment?: SegmentResult;
 }
 
 function statOf(fd: number): { stat: OpenedStat; regular: boolean } {
@@ -96,6 +103,8 @@ export class BlobEngine {
   private packed: PackedBlob[] = [];
   private pending: Pending[] = [];
   private bytesRead = 0;
+  /** Bytes of the input buffer in use (the chunks of files not stored yet, and the open one). */
+  private fill = 0;
 
   private constructor(
     private readonly cfg: EngineConfig,
@@ -115,7 +124,7 @@ export class BlobEngine {
   /** Read, chunk and store `files` (in order); one result per file. */
   processFiles(files: readonly FileTask[]): FileResult[] {
     const states: FileState[] = [];
-    let fill = 0;
+    this.fill = 0;
     for (const task of files) {
       const st: FileState = { ref: task.ref, content: [], size: 0, newBlobs: 0, newBytes: 0 };
       states.push(st);
@@ -132,37 +141,8 @@ export class BlobEngine {
             code: "ETYPE",
           });
         st.stat = stat;
-        this.chunker.reset();
-        let chunkStart = fill;
-        for (;;) {
-          if (fill === this.cap) {
-            // Buffer full: store the chunks cut so far, then move the open chunk to the front.
-            this.flushPending();
-            const input = this.zstd.input;
-            input.copyWithin(0, chunkStart, fill);
-            fill -= chunkStart;
-            chunkStart = 0;
-          }
-          const input = this.zstd.input;
-          const want = Math.min(this.cfg.readSize, this.cap - fill);
-          const n = readSync(fd, input, fill, want, null);
-          if (n === 0) break;
-          let i = fill;
-          fill += n;
-          st.size += n;
-          this.bytesRead += n;
-          for (;;) {
-            const cut = this.chunker.next(input, i, fill);
-            if (cut < 0) break;
-            this.addChunk(st, input, chunkStart, cut - chunkStart);
-            chunkStart = cut;
-            i = cut;
-          }
-          // a short read of a regular file is its end: spare the read(2) that returns 0
-          if (n < want) break;
-        }
-        if (this.chunker.finish() !== null)
-          this.addChunk(st, this.zstd.input, chunkStart, fill - chunkStart);
+        if (task.segment === undefined) this.readWhole(fd, st);
+        else this.readSegment(fd, st, new SegmentView(task.segment));
       } catch (err) {
         const e = err as NodeJS.ErrnoException;
         st.error = { message: e.message ?? String(err), code: e.code };
@@ -184,16 +164,130 @@ export class BlobEngine {
             size: s.size,
             newBlobs: s.newBlobs,
             newBytes: s.newBytes,
+            ...(s.segment === undefined ? {} : { segment: s.segment }),
           },
     );
+  }
+
+  /** Make room at the end of the input buffer: store the chunks cut so far, keep the open one. */
+  private compact(chunkStart: number): void {
+    this.flushPending();
+    this.zstd.input.copyWithin(0, chunkStart, this.fill);
+    this.fill -= chunkStart;
+  }
+
+  /** The whole file from its current position (files of a batch follow each other in input). */
+  private readWhole(fd: number, st: FileState): void {
+    this.chunker.reset();
+    let chunkStart = this.fill;
+    for (;;) {
+      if (this.fill === this.cap) {
+        this.compact(chunkStart);
+        chunkStart = 0;
+      }
+      const input = this.zstd.input;
+      const want = Math.min(this.cfg.readSize, this.cap - this.fill);
+      const n = readSync(fd, input, this.fill, want, null);
+      if (n === 0) break;
+      let i = this.fill;
+      this.fill += n;
+      st.size += n;
+      this.bytesRead += n;
+      for (;;) {
+        const cut = this.chunker.next(input, i, this.fill);
+        if (cut < 0) break;
+        this.addChunk(st, input, chunkStart, cut - chunkStart);
+        chunkStart = cut;
+        i = cut;
+      }
+      // a short read of a regular file is its end: spare the read(2) that returns 0
+      if (n < want) break;
+    }
+    if (this.chunker.finish() !== null)
+      this.addChunk(st, this.zstd.input, chunkStart, this.fill - chunkStart);
+  }
+
+  /** One segment of a file split over several workers (split.ts). */
+  private readSegment(fd: number, st: FileState, seg: SegmentView): void {
+    const offsets: number[] = [];
+    const lengths: number[] = [];
+    const fresh: number[] = [];
+    st.fresh = fresh;
+    this.chunker.reset();
+    let chunkStart = this.fill;
+    let delta = seg.start - this.fill; // file offset = index in input + delta
+    let end = -1;
+    let next = -1;
+    let abandoned = false;
+    const add = (from: number, to: number) => {
+      offsets.push(from + delta);
+      lengths.push(to - from);
+      fresh.push(0);
+      this.addChunk(st, this.zstd.input, from, to - from);
+    };
+    read: for (;;) {
+      if (this.fill === this.cap) {
+        this.compact(chunkStart);
+        delta += chunkStart;
+        chunkStart = 0;
+      }
+      const input = this.zstd.input;
+      const want = Math.min(this.cfg.readSize, this.cap - this.fill);
+      const n = readSync(fd, input, this.fill, want, this.fill + delta);
+      if (n === 0) break;
+      let i = this.fill;
+      this.fill += n;
+      st.size += n;
+      this.bytesRead += n;
+      for (;;) {
+        const cut = this.chunker.next(input, i, this.fill);
+        if (cut < 0) break;
+        const at = cut + delta;
+        if (seg.committed) add(chunkStart, cut);
+        else if (seg.commitsAt(at)) seg.committed = true;
+        chunkStart = cut;
+        i = cut;
+        if (seg.committed) {
+          seg.publish(at);
+          seg.reached(at);
+          const j = seg.join(at);
+          if (j >= 0) {
+            end = at;
+            next = j;
+            break read;
+          }
+        }
+        if (seg.shouldAbandon(at)) {
+          abandoned = true;
+          break read;
+        }
+      }
+      if (n < want) break;
+    }
+    if (end < 0 && !abandoned) {
+      end = this.fill + delta;
+      if (this.chunker.finish() !== null && seg.committed) {
+        add(chunkStart, this.fill);
+        chunkStart = this.fill;
+      }
+      seg.reached(Number.MAX_SAFE_INTEGER);
+    }
+    if (abandoned) {
+      this.pending = this.pending.filter((p) => p.file !== st);
+      st.content = [];
+    }
+    this.fill = chunkStart; // nothing of a segment stays in the buffer for the next file
+    st.segment = abandoned
+      ? { offsets: [], lengths: [], fresh: [], end, next: -1, abandoned }
+      : { offsets, lengths, fresh, end, next, abandoned };
   }
 
   private addChunk(file: FileState, input: Uint8Array, off: number, len: number): void {
     const id = createHash("sha256")
       .update(input.subarray(off, off + len))
       .digest("hex");
+    this.pending.push({ file, id, off, len, index: file.content.length });
     file.content.push(id);
-    this.pending.push({ file, id, off, len });
   }
 
   /** Claim the pending chunks and store those that are new. */
@@ -210,6 +304,7 @@ export class BlobEngine {
       this.storeBlob(p.id, p.off, p.len);
       p.file.newBlobs++;
       p.file.newBytes += p.len;
+      if (p.file.fresh !== undefined) p.file.fresh[p.index] = 1;
     }
     this.pending = [];
   }

@@ -1,9 +1,9 @@
 // The main thread's side of the blob workers (protocol.ts): starts them, hands out file jobs
-// to the least loaded one, answers their claims synchronously (they block on a shared
-// counter), lends them pack buffers from a small fixed pool (so memory stays bounded: a
-// worker that finishes a pack while every buffer is still uploading waits) and passes
-// finished packs to the uploader. With `threads: 0` the same engine runs inline on the
-// main thread (tests, or where worker scripts are unavailable).
+// to the least loaded one (a large file to all of them, one segment each: split.ts), answers
+// their claims synchronously (they block on a shared counter), lends them pack buffers from a
+// small fixed pool (so memory stays bounded: a worker that finishes a pack while every buffer
+// is still uploading waits) and passes finished packs to the uploader. With `threads: 0` the
+// same engine runs inline on the main thread (tests, or where worker scripts are unavailable).
 
 import { existsSync } from "node:fs";
 import path from "node:path";
@@ -21,6 +21,7 @@ import type {
   SyncReply,
   ToWorker,
 } from "./protocol.js";
+import { mergeSegments, planSegments, SPLIT_MIN, segmentTasks } from "./split.js";
 
 export interface PoolHost {
   /** For each ID: 1 = new, the caller's to store (now in flight); 0 = already stored or in flight. */
@@ -223,9 +224,36 @@ export class BlobPool {
         });
       });
     }
+    if (files.length === 1 && this.slots.length > 1) {
+      const split = this.processSplit(files[0], bytes);
+      if (split !== undefined) return split;
+    }
     let slot = this.slots[0];
     for (const s of this.slots) if (s.load < slot.load) slot = s;
     return this.send(slot, { t: "job", job: this.nextJob++, files }, bytes);
+  }
+
+  /** A large file as one segment per worker (split.ts); undefined if it stays whole. */
+  private processSplit(task: FileTask, bytes: number): Promise<FileResult[]> | undefined {
+    const splitSize = this.cfg.splitSize ?? SPLIT_MIN;
+    if (bytes < splitSize) return undefined;
+    const starts = planSegments(bytes, this.slots.length, this.cfg.maxSize, splitSize / 2);
+    if (starts.length < 2) return undefined;
+    const tasks = segmentTasks(starts, bytes, this.cfg.minSize, this.cfg.maxSize);
+    const order = [...this.slots].sort((a, b) => a.load - b.load);
+    const parts = tasks.map((segment, i) =>
+      this.send(
+        order[i % order.length],
+        { t: "job", job: this.nextJob++, files: [{ ...task, segment }] },
+        (starts[i + 1] ?? bytes) - starts[i],
+      ),
+    );
+    return Promise.all(parts).then((rs) => [
+      mergeSegments(
+        task.ref,
+        rs.map((r) => r[0]),
+      ),
+    ]);
   }
 
   private send(slot: Slot, msg: ToWorker & { job: number }, bytes: number): Promise<FileResult[]> {

@@ -5,6 +5,7 @@
 // data pack and hands finished packs back to be uploaded.
 
 import type { Id } from "../id.js";
+import type { SegmentResult, SegmentTask } from "./split.js";
 
 /** What a worker needs to know about the repository (no secrets beyond the master key). */
 export interface EngineConfig {
@@ -21,6 +22,8 @@ export interface EngineConfig {
   readonly maxSize: number;
   /** Bytes per read(2) of a large file. */
   readonly readSize: number;
+  /** Files at least this large are split over the workers (default split.ts SPLIT_MIN). */
+  readonly splitSize?: number;
 }
 
 /** One file to read. */
@@ -29,6 +32,8 @@ export interface FileTask {
   readonly ref: number;
   /** A string, or the bytes of a path that is not UTF-8. */
   readonly path: string | Uint8Array;
+  /** Only this segment of a large file split over several workers (split.ts). */
+  readonly segment?: SegmentTask;
 }
 
 /** The file's status as read through the opened descriptor (restic builds the node from it). */
@@ -56,6 +61,8 @@ export interface FileResult {
   /** New blobs this file added, and their plaintext bytes. */
   readonly newBlobs: number;
   readonly newBytes: number;
+  /** For a segment task: its chunk layout and hand-off. */
+  readonly segment?: SegmentResult;
 }
 
 /** One blob of a finished pack, as it goes into the index. */
