@@ -1,6 +1,7 @@
 // Maintenance benchmark: restic-ts (the built CLI) beside restic 0.14 on copies of the same
-// restic-made repository, as wall-time ratios and peak RSS (both measured with /usr/bin/time -v
-// when installed, else the child's resource usage).
+// restic-made repository, as ratios of wall time, CPU time (user + system, all threads: less
+// sensitive than wall time to a busy machine) and peak RSS, measured with /usr/bin/time -v
+// (without it: wall time only).
 //
 //   check --read-data   on the whole repository (read-only, the same copy for both)
 //   prune               after `restic forget --keep-last N/2` (the older half), on a fresh copy
@@ -91,6 +92,8 @@ function prepare(): { repo: string; forgotten: string } {
 
 interface Measure {
   seconds: number;
+  /** User + system CPU seconds (all threads). */
+  cpu: number;
   rssMiB: number;
   ok: boolean;
   output: string;
@@ -104,11 +107,14 @@ function measure(cmd: string, args: string[]): Measure {
       err,
     );
     const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(err);
+    const user = /User time \(seconds\): ([\d.]+)/.exec(err);
+    const sys = /System time \(seconds\): ([\d.]+)/.exec(err);
     const seconds = wall
       ? Number(wall[1] ?? 0) * 3600 + Number(wall[2]) * 60 + Number(wall[3])
       : Number.NaN;
     return {
       seconds,
+      cpu: user && sys ? Number(user[1]) + Number(sys[1]) : Number.NaN,
       rssMiB: rss ? Number(rss[1]) / 1024 : Number.NaN,
       ok: r.status === 0,
       output: r.stdout + err,
@@ -119,6 +125,7 @@ function measure(cmd: string, args: string[]): Measure {
   const r = spawnSync(cmd, args, { env, encoding: "utf8", maxBuffer: 1 << 26 });
   return {
     seconds: (performance.now() - t0) / 1000,
+    cpu: Number.NaN,
     rssMiB: Number.NaN,
     ok: r.status === 0,
     output: r.stdout + r.stderr,
@@ -128,9 +135,15 @@ function measure(cmd: string, args: string[]): Measure {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 function report(name: string, ours: Measure[], theirs: Measure[]): string {
-  const o = { s: median(ours.map((m) => m.seconds)), r: median(ours.map((m) => m.rssMiB)) };
-  const t = { s: median(theirs.map((m) => m.seconds)), r: median(theirs.map((m) => m.rssMiB)) };
-  return `| ${name} | ${o.s.toFixed(2)} / ${o.r.toFixed(0)} | ${t.s.toFixed(2)} / ${t.r.toFixed(0)} | ${(o.s / t.s).toFixed(2)}x | ${(o.r / t.r).toFixed(2)}x |`;
+  const med = (ms: Measure[]) => ({
+    s: median(ms.map((m) => m.seconds)),
+    c: median(ms.map((m) => m.cpu)),
+    r: median(ms.map((m) => m.rssMiB)),
+  });
+  const o = med(ours);
+  const t = med(theirs);
+  const cell = (x: typeof o) => `${x.s.toFixed(2)} / ${x.c.toFixed(2)} / ${x.r.toFixed(0)}`;
+  return `| ${name} | ${cell(o)} | ${cell(t)} | ${(o.s / t.s).toFixed(2)}x | ${(o.c / t.c).toFixed(2)}x | ${(o.r / t.r).toFixed(2)}x |`;
 }
 
 function fail(what: string, m: Measure): never {
@@ -191,10 +204,10 @@ function main(): void {
     );
   }
   console.log(
-    `restic-ts vs restic ${restic(repo, ["version"]).trim() || "0.14"}; ${RUNS} runs, medians; wall s / peak RSS MiB`,
+    `restic-ts vs restic ${restic(repo, ["version"]).trim() || "0.14"}; ${RUNS} runs, medians; wall s / CPU s / peak RSS MiB`,
   );
-  console.log("| operation | restic-ts | restic 0.14 | time ratio | RSS ratio |");
-  console.log("|---|---:|---:|---:|---:|");
+  console.log("| operation | restic-ts | restic 0.14 | time ratio | CPU ratio | RSS ratio |");
+  console.log("|---|---:|---:|---:|---:|---:|");
   for (const r of rows) console.log(r);
 }
 

@@ -2,6 +2,11 @@
 // Poly1305-AES), master keys and their JSON form, the scrypt KDF, key files, SHA-256 IDs and
 // randomness. Pure: no I/O besides the OS random generator.
 
+export {
+  type AesCtrProviderName,
+  activeAesCtr,
+  setAesCtrProvider,
+} from "./aes-ctr.js";
 export { fromBase64, toBase64 } from "./base64.js";
 export { fromHex, sha256, toHex } from "./hash.js";
 export {
@@ -31,6 +36,7 @@ export {
   masterKeyToJSON,
   newMasterKey,
   open,
+  openEach,
   openInto,
   plaintextLength,
   poly1305Aes,

@@ -5,11 +5,13 @@
 // A master key is { encrypt (32 bytes), mac.k (16), mac.r (16) }; its JSON form (sealed in a
 // key file's `data`) is {"mac":{"k":"<b64>","r":"<b64>"},"encrypt":"<b64>"}.
 //
-// This is the fast path: AES through node:crypto, Poly1305 from the fastest provider for the
-// message's length (poly1305.ts). portable.ts holds the pure-JS path it is cross-tested against.
+// This is the fast path: AES-CTR from the fastest provider (aes-ctr.ts: OpenSSL through koffi,
+// else node:crypto), Poly1305 from the fastest provider for the message's length
+// (poly1305.ts). portable.ts holds the pure-JS path it is cross-tested against.
 
 import { type Cipher, createCipheriv, timingSafeEqual } from "node:crypto";
 import { ResticTsError } from "../errors.js";
+import { aes256CtrInto } from "./aes-ctr.js";
 import { fromBase64, toBase64 } from "./base64.js";
 import { POLY1305_TAG_SIZE, poly1305For } from "./poly1305.js";
 import { randomBytes, randomPublicBytes } from "./random.js";
@@ -40,12 +42,6 @@ export const SEAL_OVERHEAD = IV_SIZE + MAC_SIZE;
 
 /** Bernstein's clamp of r: the mask restic 0.14 applies (crypto.go poly1305KeyMask). */
 const R_MASK = new Uint8Array(Buffer.from("ffffff0ffcffff0ffcffff0ffcffff0f", "hex"));
-
-/**
- * AES-CTR runs in slices of this size: node:crypto allocates a fresh output buffer per update()
- * (one big one page-faults heavily), and each slice is MACed while still in cache.
- */
-const CTR_SLICE = 64 * 1024;
 
 /** r with Poly1305's clamp applied (a copy). */
 export function clampPoly1305R(r: Uint8Array): Uint8Array {
@@ -164,13 +160,14 @@ function ctrInto(
   outOffset: number,
   mac?: { update(data: Uint8Array): void },
 ): void {
-  const c = createCipheriv("aes-256-ctr", encKey, iv);
-  const n = input.length;
-  for (let pos = 0; pos < n; pos += CTR_SLICE) {
-    const chunk = c.update(input.subarray(pos, Math.min(n, pos + CTR_SLICE)));
-    out.set(chunk, outOffset + pos);
-    mac?.update(chunk);
-  }
+  aes256CtrInto(
+    encKey,
+    iv,
+    input,
+    out,
+    outOffset,
+    mac === undefined ? undefined : (w) => mac.update(w),
+  );
 }
 
 /** True if writing [wStart, wEnd) while reading [rStart, rEnd) forwards would clobber input. */
@@ -295,6 +292,54 @@ export function openInto(
   const iv = sealed.slice(0, IV_SIZE); // a copy: out may overwrite it
   ctrInto(key.encrypt, iv, sealed.subarray(IV_SIZE, IV_SIZE + n), out, outOffset);
   return n;
+}
+
+/**
+ * Verify the MAC of `sealed`, then decrypt it a slice at a time (aes-ctr.ts CTR_SLICE bytes)
+ * into `scratch` (16 bytes or more, reused for every slice), handing each plaintext slice to
+ * `onSlice` (valid only during the call) until it returns false; returns the plaintext length.
+ * For plaintext that is only looked at (hashed), never kept: it stays in the CPU cache.
+ */
+export function openEach(
+  key: MasterKey,
+  sealed: Uint8Array,
+  scratch: Uint8Array,
+  onSlice: (plaintext: Uint8Array) => boolean | undefined,
+): number {
+  verify(key, sealed);
+  const n = sealed.length - SEAL_OVERHEAD;
+  if (scratch.length < IV_SIZE) throw new ResticTsError("INVALID_ARGUMENT", "open: scratch < 16");
+  const iv = sealed.subarray(0, IV_SIZE);
+  // whole counter blocks per run (the counter of the next run is computed)
+  const step = scratch.length >= n ? n : scratch.length - (scratch.length % IV_SIZE);
+  let stopped = false;
+  // one CTR pass per scratch-sized run, the counter advanced by hand between runs
+  for (let pos = 0; pos < n && !stopped; pos += step) {
+    const end = Math.min(n, pos + step);
+    const out = scratch.subarray(0, end - pos);
+    aes256CtrInto(
+      key.encrypt,
+      counterAt(iv, pos),
+      sealed.subarray(IV_SIZE + pos, IV_SIZE + end),
+      out,
+      0,
+    );
+    if (onSlice(out) === false) stopped = true;
+  }
+  return n;
+}
+
+/** The counter block `offset` bytes (a multiple of 16) into a CTR stream started at `iv`. */
+function counterAt(iv: Uint8Array, offset: number): Uint8Array {
+  if (offset === 0) return iv;
+  const c = iv.slice();
+  let carry = offset / 16;
+  for (let i = 15; i >= 0 && carry > 0; i--) {
+    const v = c[i] + (carry % 256);
+    c[i] = v & 0xff;
+    carry = Math.floor(carry / 256) + (v >> 8);
+  }
+  return c;
 }
 
 /** Verify the MAC first, then decrypt; UNAUTHENTICATED if shorter than 32 bytes or tampered. */

@@ -13,7 +13,7 @@ import { sha256, toHex } from "../crypto/hash.js";
 import { isResticTsError } from "../errors.js";
 import type { Finding } from "./check/findings.js";
 import { describeError, errorFinding } from "./check/findings.js";
-import { loadIndexesForCheck } from "./check/index-check.js";
+import { type LoadedIndexes, loadIndexesForCheck } from "./check/index-check.js";
 import { checkPackFiles, checkPackHeaders } from "./check/packs.js";
 import { type PackToRead, readPacks } from "./check/read-data.js";
 import { checkStructure } from "./check/structure.js";
@@ -46,6 +46,11 @@ export interface CheckOptions {
   readonly random?: () => number;
   /** Told when a phase starts; for read-data with the number of packs selected and in total. */
   readonly onPhase?: (phase: CheckPhase, info: { selected?: number; total?: number }) => void;
+  /**
+   * The index files, loaded already (check/index-check.ts loadIndexesForCheck): the command
+   * loads them while its exclusive lock settles.
+   */
+  readonly loadedIndex?: Promise<LoadedIndexes>;
   /** Told about every finding as soon as it is known. */
   readonly onFinding?: (finding: Finding) => void;
   /** Told when a pack has been read (read-data progress). */
@@ -91,7 +96,7 @@ export async function checkRepository(
   report(await checkKeys(repo));
 
   options.onPhase?.("index", {});
-  const loaded = await loadIndexesForCheck(repo, concurrency);
+  const loaded = await (options.loadedIndex ?? loadIndexesForCheck(repo, concurrency));
   report(loaded.findings);
   if (loaded.findings.some((f) => f.kind === "index-load")) {
     return done({ stoppedAfterIndex: true, packs: loaded.packs.size });

@@ -167,13 +167,17 @@ export class Lock {
    * Take a lock, failing with LOCKED (naming the holder) when a live conflicting lock exists.
    * Exclusive lockers wait and check again, so two racing lockers cannot both succeed.
    */
-  static async acquire(repo: Repository, opts: { exclusive: boolean }): Promise<Lock> {
+  static async acquire(
+    repo: Repository,
+    opts: { exclusive: boolean; onCreated?: () => void },
+  ): Promise<Lock> {
     await checkConflicts(repo, opts.exclusive, undefined);
     const id = await repo.saveUnpacked(
       "lock",
       serializeLock({ time: goTimeNow(), exclusive: opts.exclusive, ...currentOwner() }),
     );
     const lock = new Lock(repo, opts.exclusive, id);
+    opts.onCreated?.();
     try {
       if (opts.exclusive) await new Promise((r) => setTimeout(r, EXCLUSIVE_RECHECK_MS));
       await checkConflicts(repo, opts.exclusive, id);
@@ -256,15 +260,39 @@ export async function removeLocks(repo: Repository, opts: { all?: boolean } = {}
   return removed;
 }
 
-/** Convenience used by commands: run `fn` under a lock, always releasing it. */
-export async function withLock<T>(
+/**
+ * Convenience used by commands: run `fn` under a lock, always releasing it. `prepare`, when
+ * given, is started as soon as the lock file is written, so that read-only work (loading the
+ * index, planning) overlaps the wait before an exclusive lock's second check; `fn` gets its
+ * result. When the lock is not obtained that result, error included, is discarded (once the
+ * work has settled).
+ */
+export async function withLock<T, P = undefined>(
   repo: Repository,
   exclusive: boolean,
-  fn: (lock: Lock) => Promise<T>,
+  fn: (lock: Lock, prepared: P) => Promise<T>,
+  prepare?: () => Promise<P>,
 ): Promise<T> {
-  const lock = await Lock.acquire(repo, { exclusive });
+  let prepared: Promise<P> | undefined;
+  let lock: Lock;
   try {
-    return await fn(lock);
+    lock = await Lock.acquire(repo, {
+      exclusive,
+      onCreated: () => {
+        try {
+          prepared = prepare?.();
+        } catch (err) {
+          prepared = Promise.reject(err);
+        }
+        prepared?.catch(() => {});
+      },
+    });
+  } catch (err) {
+    await prepared?.catch(() => {}); // no work left running behind the error
+    throw err;
+  }
+  try {
+    return await fn(lock, (await prepared) as P);
   } finally {
     // As restic: a lock that cannot be removed does not fail work that is done, nor replace
     // the error of work that failed; it goes stale once this process ends.

@@ -3,22 +3,17 @@
 // memory is expensive on this kind of VM, and memory stays bounded whatever the pack size),
 // and each blob is handed out as a view into that buffer. With `wholeFile` every byte of the
 // file is read (so its SHA-256 can be checked); otherwise only the runs that hold the wanted
-// blobs. Blobs are verified: MAC and decryption (the crypto module's openInto, into a reused
-// buffer when the plaintext is not kept), optional decompression (skipped for raw zstd
-// blocks), SHA-256 against their ID.
+// blobs. Blobs are verified: MAC and decryption (the crypto module's open, or openEach a
+// cache-sized slice at a time when the plaintext is not kept), optional decompression (skipped
+// for raw zstd blocks), SHA-256 against their ID.
 
 import { createHash } from "node:crypto";
 import { open as openFile } from "node:fs/promises";
 import type { Backend } from "../backends/backend.js";
 import { LocalBackend } from "../backends/local.js";
+import { CTR_SLICE } from "../crypto/aes-ctr.js";
 import { sha256, toHex } from "../crypto/hash.js";
-import {
-  type MasterKey,
-  open,
-  openInto,
-  plaintextLength,
-  SEAL_OVERHEAD,
-} from "../crypto/master-key.js";
+import { type MasterKey, open, openEach, SEAL_OVERHEAD } from "../crypto/master-key.js";
 import { fromSystemError, isResticTsError, ResticTsError } from "../errors.js";
 import { decompress } from "./compression.js";
 import type { Id } from "./id.js";
@@ -119,8 +114,12 @@ export interface ScanOptions {
   readonly wholeFile: boolean;
   readonly buffer: ScratchBuffer;
   readonly segmentSize?: number;
-  /** Every byte read, in file order (whole-file mode: the complete file exactly once). */
-  readonly onBytes?: (chunk: Uint8Array) => void;
+  /**
+   * Every byte read, in file order (whole-file mode: the complete file exactly once). A
+   * returned promise runs alongside the segment's onBlob calls; the segment's buffer is not
+   * reused before it settles.
+   */
+  readonly onBytes?: (chunk: Uint8Array) => void | Promise<void>;
   /** Each blob that lies within the file, in offset order; `sealed` is valid until it returns. */
   readonly onBlob: (entry: PackEntry, sealed: Uint8Array) => void | Promise<void>;
 }
@@ -171,10 +170,14 @@ export async function scanPack(
       segEnd = Math.min(limit, pos + seg, next?.offset ?? limit);
     }
     const view = await file.read(pos, segEnd - pos, opts.buffer.get(segEnd - pos));
-    opts.onBytes?.(view);
-    for (let k = i; k < j; k++) {
-      const b = streamable[k];
-      await opts.onBlob(b, view.subarray(b.offset - pos, b.offset - pos + b.length));
+    const hashing = opts.onBytes?.(view);
+    try {
+      for (let k = i; k < j; k++) {
+        const b = streamable[k];
+        await opts.onBlob(b, view.subarray(b.offset - pos, b.offset - pos + b.length));
+      }
+    } finally {
+      await hashing;
     }
     i = j;
     pos = segEnd;
@@ -186,11 +189,11 @@ function blobName(entry: PackEntry): string {
   return `${entry.type}/${entry.id.slice(0, 8)}`;
 }
 
-/** Plaintext of blobs being verified, reused from blob to blob (see the top of this file). */
-const plainScratch = new ScratchBuffer();
+/** Plaintext slices of blobs being verified, reused from blob to blob (see verifyBlob). */
+const sliceScratch = new Uint8Array(CTR_SLICE);
 
 /**
- * Run `decrypt` (the crypto module's open or openInto: MAC first, then AES-CTR) on a blob,
+ * Run `decrypt` (the crypto module's open or openEach: MAC first, then AES-CTR) on a blob,
  * restating its errors for the blob: CORRUPT when too short to hold any plaintext,
  * UNAUTHENTICATED when the MAC fails.
  */
@@ -253,9 +256,10 @@ export async function openBlob(
 }
 
 /**
- * openBlob without keeping the plaintext: decrypted into a reused buffer and hashed there; a
- * compressed blob stored in raw zstd blocks (incompressible data) is hashed as it is, without
- * being decompressed.
+ * openBlob without keeping the plaintext: decrypted a slice at a time into a small reused
+ * buffer and hashed there while it is in cache; a compressed blob stored in raw zstd blocks
+ * (incompressible data) is hashed as it is, without being decompressed. Only a frame that
+ * needs the decoder is decrypted whole (again) and decompressed.
  */
 export async function verifyBlob(
   key: MasterKey,
@@ -263,21 +267,30 @@ export async function verifyBlob(
   entry: PackEntry,
   sealed: Uint8Array,
 ): Promise<void> {
-  const buf = plainScratch.get(plaintextLength(sealed.length));
-  const plain = buf.subarray(
-    0,
-    decryptBlob(packId, entry, sealed, () => openInto(key, sealed, buf)),
-  );
   let got: string | undefined;
-  if (entry.uncompressedLength === undefined) {
-    got = createHash("sha256").update(plain).digest("hex");
+  const size = entry.uncompressedLength;
+  if (size === undefined) {
+    const hash = createHash("sha256");
+    decryptBlob(packId, entry, sealed, () =>
+      openEach(key, sealed, sliceScratch, (p) => {
+        hash.update(p);
+        return true;
+      }),
+    );
+    got = hash.digest("hex");
   } else {
-    const raw = new RawFrameHasher(entry.uncompressedLength);
-    if (raw.push(plain)) got = raw.digest();
+    const raw = new RawFrameHasher(size);
+    let rawOnly = true;
+    decryptBlob(packId, entry, sealed, () =>
+      openEach(key, sealed, sliceScratch, (p) => {
+        rawOnly = raw.push(p);
+        return rawOnly;
+      }),
+    );
+    if (rawOnly) got = raw.digest();
     if (got === undefined) {
-      // a copy: the scratch buffer may be reused while decompression is awaited
-      const frame = plain.slice();
-      got = toHex(sha256(await decompressBlob(packId, entry, frame, entry.uncompressedLength)));
+      const frame = decryptBlob(packId, entry, sealed, () => open(key, sealed));
+      got = toHex(sha256(await decompressBlob(packId, entry, frame, size)));
     }
   }
   if (got !== entry.id) throw wrongHash(packId, entry, got);

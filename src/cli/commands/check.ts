@@ -4,6 +4,7 @@
 // skips it). With --json: one JSON object per finding and a summary.
 
 import { ResticTsError } from "../../errors.js";
+import { type LoadedIndexes, loadIndexesForCheck } from "../../repo/check/index-check.js";
 import {
   type CheckPhase,
   checkRepository,
@@ -148,8 +149,9 @@ export const checkCommand: Command = {
     const subset = subsetArg === undefined ? undefined : parseReadDataSubset(subsetArg);
     const repo = await ctx.openRepository();
     const printer = new CheckPrinter(ctx, subset);
-    const run = () =>
+    const run = (loadedIndex?: Promise<LoadedIndexes>) =>
       checkRepository(repo, {
+        loadedIndex,
         readData: flags["read-data"] === true,
         readDataSubset: subset,
         readThreads: threadsFromEnv(ctx.io.env.RESTIC_TS_CHECK_THREADS),
@@ -160,7 +162,17 @@ export const checkCommand: Command = {
     if (ctx.global["no-lock"] === true) report = await run();
     else {
       if (!ctx.json) ctx.verbose("create exclusive lock for repository");
-      report = await withLock(repo, true, run);
+      // the index loads (read-only) while the exclusive lock settles
+      report = await withLock(
+        repo,
+        true,
+        (_lock, loaded) => run(loaded.index),
+        async () => {
+          const index = loadIndexesForCheck(repo);
+          index.catch(() => {});
+          return { index };
+        },
+      );
     }
     if (ctx.json) {
       ctx.printJSON({

@@ -6,12 +6,14 @@
 import { ResticTsError } from "../../errors.js";
 import { parseSize } from "../../repo/check/subset.js";
 import type { Id } from "../../repo/id.js";
+import type { IndexedRepository } from "../../repo/indexed.js";
 import { withLock } from "../../repo/lock.js";
 import {
   executePrune,
   loadIndexForPrune,
   type MaxUnused,
   type PruneOptions,
+  type PrunePlan,
   type PruneStats,
   planPrune,
 } from "../../repo/prune.js";
@@ -132,21 +134,64 @@ export function idSetString(ids: Iterable<Id>): string {
     .join(" ")}}`;
 }
 
-/** restic's runPruneWithRepo, under a lock the caller holds. */
+/** The read-only half of a prune (index, plan), with its messages held back until replayed. */
+export interface PreparedPrune {
+  /** Print what preparing said (in order), then hand out the plan or throw its error. */
+  readonly take: () => { indexed: IndexedRepository; plan: PrunePlan };
+}
+
+/**
+ * Load the index and plan a prune without printing anything yet: run while an exclusive lock
+ * is being taken (lock.ts withLock's `prepare`), its messages come out only once it is held.
+ */
+export async function preparePrune(
+  ctx: CommandContext,
+  repo: Repository,
+  options: PruneOptions,
+): Promise<PreparedPrune> {
+  const live = cliLog(ctx);
+  const held: (() => void)[] = [];
+  const log: MaintenanceLog = {
+    warn: (m) => held.push(() => live.warn(m)),
+    verbose: (m) => held.push(() => live.verbose(m)),
+    verbose2: (m) => held.push(() => live.verbose2(m)),
+  };
+  const replay = () => {
+    for (const h of held.splice(0)) h();
+  };
+  try {
+    if (repo.version < 2 && options.repackUncompressed) {
+      throw fatal("compression requires at least repository format version 2");
+    }
+    log.verbose("loading indexes...");
+    const { indexed, indexIds } = await loadIndexForPrune(repo);
+    const plan = await planPrune(indexed, indexIds, { ...options, log });
+    return {
+      take: () => {
+        replay();
+        return { indexed, plan };
+      },
+    };
+  } catch (err) {
+    return {
+      take: () => {
+        replay();
+        throw err;
+      },
+    };
+  }
+}
+
+/** restic's runPruneWithRepo, under a lock the caller holds (`prepared` made under it too). */
 export async function runPrune(
   ctx: CommandContext,
   repo: Repository,
   options: PruneOptions,
   dryRun: boolean,
+  prepared?: PreparedPrune,
 ): Promise<void> {
-  if (repo.version < 2 && options.repackUncompressed) {
-    throw fatal("compression requires at least repository format version 2");
-  }
+  const { indexed, plan } = (prepared ?? (await preparePrune(ctx, repo, options))).take();
   const log = cliLog(ctx);
-  const opts = { ...options, log };
-  log.verbose("loading indexes...");
-  const { indexed, indexIds } = await loadIndexForPrune(repo);
-  const plan = await planPrune(indexed, indexIds, opts);
   const lines = pruneStatsLines(plan.stats, verbosity(ctx) >= 1);
   if (!ctx.quiet) {
     for (const l of lines) ctx.io.write(`${l}\n`);
@@ -163,7 +208,7 @@ export async function runPrune(
     }
     return;
   }
-  await executePrune(indexed, plan, opts);
+  await executePrune(indexed, plan, { ...options, log });
 }
 
 export const pruneCommand: Command = {
@@ -176,7 +221,13 @@ export const pruneCommand: Command = {
     if (args.length !== 0) throw fatal("the prune command expects no arguments");
     const options = pruneOptionsFromFlags(flags);
     const repo = await ctx.openRepository();
-    await withLock(repo, true, () => runPrune(ctx, repo, options, flags["dry-run"] === true));
+    const dryRun = flags["dry-run"] === true;
+    await withLock(
+      repo,
+      true,
+      (_lock, prepared) => runPrune(ctx, repo, options, dryRun, prepared),
+      () => preparePrune(ctx, repo, options),
+    );
     return 0;
   },
 };

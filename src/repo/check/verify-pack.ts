@@ -4,9 +4,9 @@
 // the index places in it (MAC, decryption, decompression, SHA-256 = ID), then read the header
 // and compare it with the index entries.
 
-import { createHash } from "node:crypto";
 import type { Backend } from "../../backends/backend.js";
 import { type MasterKey, open } from "../../crypto/master-key.js";
+import { offThreadSha256 } from "../../crypto/sha256-offthread.js";
 import type { Id } from "../id.js";
 import type { IndexEntry } from "../master-index.js";
 import { type PackBlob, packHeaderSize, readPackHeaderWith } from "../pack.js";
@@ -108,7 +108,8 @@ export async function verifyPack(
     return [unreadable(err)];
   }
   try {
-    const hash = createHash("sha256");
+    // the file's SHA-256 runs on the thread pool while this thread verifies the blobs
+    const hash = offThreadSha256();
     let skipped: PackEntry[];
     try {
       skipped = await scanPack(file, pack.blobs, {
@@ -124,6 +125,7 @@ export async function verifyPack(
         },
       });
     } catch (err) {
+      await hash.digest().catch(() => {}); // frees it
       return [unreadable(err), ...problems];
     }
     for (const b of skipped) {
@@ -138,7 +140,7 @@ export async function verifyPack(
         failBlob(b, err);
       }
     }
-    const got = hash.digest("hex");
+    const got = await hash.digest();
     if (got !== pack.id) {
       // restic reports only this: nothing else about the file can be trusted
       const text = `Pack ID does not match, want ${pack.id}, got ${got}`;

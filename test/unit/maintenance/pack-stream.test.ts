@@ -49,7 +49,9 @@ describe("scanPack", () => {
             wholeFile: true,
             buffer: new ScratchBuffer(),
             segmentSize,
-            onBytes: (c) => seen.push(Uint8Array.from(c)),
+            onBytes: (c) => {
+              seen.push(Uint8Array.from(c));
+            },
             onBlob: (e, sealed) => {
               got.set(e.id, Uint8Array.from(sealed));
             },
