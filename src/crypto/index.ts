@@ -37,6 +37,7 @@ export {
   newMasterKey,
   open,
   openEach,
+  openInPlace,
   openInto,
   plaintextLength,
   poly1305Aes,

@@ -295,6 +295,16 @@ export function openInto(
 }
 
 /**
+ * Verify, then decrypt `sealed` where it lies; returns the plaintext: a view of `sealed`'s
+ * bytes 16 .. length-16, where the ciphertext was. UNAUTHENTICATED (nothing changed) when the
+ * MAC does not verify. For callers that own the sealed bytes and need no copy (the restorer).
+ */
+export function openInPlace(key: MasterKey, sealed: Uint8Array): Uint8Array {
+  const n = openInto(key, sealed, sealed, IV_SIZE);
+  return sealed.subarray(IV_SIZE, IV_SIZE + n);
+}
+
+/**
  * Verify the MAC of `sealed`, then decrypt it a slice at a time (aes-ctr.ts CTR_SLICE bytes)
  * into `scratch` (16 bytes or more, reused for every slice), handing each plaintext slice to
  * `onSlice` (valid only during the call) until it returns false; returns the plaintext length.

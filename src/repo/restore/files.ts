@@ -14,11 +14,11 @@
 import * as fs from "node:fs";
 import { LocalBackend } from "../../backends/local.js";
 import { sha256, toHex } from "../../crypto/hash.js";
+import { openInPlace } from "../../crypto/master-key.js";
 import { ResticTsError } from "../../errors.js";
 import type { Id } from "../id.js";
 import { type IndexedRepository, MAX_BLOB_SIZE } from "../indexed.js";
 import { DecodePool, MIN_OFFLOAD } from "./decode-pool.js";
-import { openInPlace } from "./decrypt.js";
 import { BlobDecompressor, rawFrameInPlace } from "./zstd.js";
 
 /** A regular file to fill. */

@@ -1,11 +1,11 @@
-// Opening and decompressing blobs in place for the restorer (restore/decrypt.ts openInPlace,
+// Opening and decompressing blobs in place for the restorer (crypto/master-key.ts openInPlace,
 // restore/zstd.ts BlobDecompressor): OpenSSL through koffi or node:crypto, libzstd or the
 // WebAssembly build — each must give the same plaintext and refuse the same bad input.
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { newMasterKey, seal } from "../../../src/crypto/master-key.js";
+import { activeAesCtr, setAesCtrProvider } from "../../../src/crypto/aes-ctr.js";
+import { newMasterKey, openInPlace, seal } from "../../../src/crypto/master-key.js";
 import { compress, setZstdImplementation } from "../../../src/repo/compression.js";
-import { openInPlace, setCtrImplementation } from "../../../src/repo/restore/decrypt.js";
 import { BlobDecompressor } from "../../../src/repo/restore/zstd.js";
 import { nativeZstd } from "../../../src/repo/zstd-native.js";
 
@@ -23,11 +23,11 @@ for (const impl of ["auto", "node"] as const)
   describe(`openInPlace (${impl})`, () => {
     const key = newMasterKey();
     beforeAll(() => {
-      const openssl = setCtrImplementation(impl);
-      if (impl === "node") expect(openssl).toBe(false);
+      setAesCtrProvider(impl);
+      expect(activeAesCtr()).toBe(impl === "node" ? "node" : "openssl");
     });
     afterAll(() => {
-      setCtrImplementation("auto");
+      setAesCtrProvider("auto");
     });
 
     it("decrypts sealed blobs of every size where they lie", () => {
