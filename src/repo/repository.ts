@@ -7,14 +7,9 @@ import os from "node:os";
 import type { Backend, FileType } from "../backends/backend.js";
 import { randomPolynomial } from "../chunker/index.js";
 import { sha256, toHex } from "../crypto/hash.js";
-import {
-  type MasterKey,
-  newMasterKey,
-  open as openSealed,
-  randomBytes,
-  seal,
-} from "../crypto/index.js";
 import type { KdfParams } from "../crypto/kdf.js";
+import { type MasterKey, newMasterKey, open as openSealed, seal } from "../crypto/master-key.js";
+import { randomBytes } from "../crypto/random.js";
 import { isResticTsError, ResticTsError } from "../errors.js";
 import {
   type Config,

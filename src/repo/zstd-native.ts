@@ -100,10 +100,10 @@ function bind(koffi: Koffi): NativeZstd | null {
 
 /** Whether `z` round-trips a known input (refuse a library that loads but misbehaves). */
 function works(z: NativeZstd): boolean {
-  const input = new Uint8Array(70_000);
+  const input = new Uint8Array(6_000);
   for (let i = 0; i < input.length; i++) input[i] = ((i % 251) ^ (i >> 9)) & 0xff;
   const frame = new Uint8Array(z.compressBound(input.length));
-  const n = z.compressInto(input, frame, 3);
+  const n = z.compressInto(input, frame, 1);
   const out = new Uint8Array(input.length);
   if (z.decompressInto(frame.subarray(0, n), out) !== input.length) return false;
   return Buffer.from(out).equals(Buffer.from(input));

@@ -16,6 +16,7 @@ import {
   loadSodiumNativeProvider,
   noblePoly1305Provider,
   OPENSSL_MIN_BYTES,
+  POLY1305_KNOWN_ANSWERS,
 } from "../../../src/crypto/poly1305.js";
 import { codeOf, hex, loadVectors, toHexStr } from "./helpers.js";
 
@@ -136,6 +137,11 @@ describe("Poly1305 providers", () => {
       }),
     };
     expect(loadOpenSslProvider(() => wrong, ["low-level"])).toBeNull();
+  });
+
+  it("the long known answer native providers are checked against is noble's tag", () => {
+    const { key, longTag, longMessage } = POLY1305_KNOWN_ANSWERS;
+    expect(toHexStr(noblePoly1305Provider.mac(longMessage(), hex(key)))).toBe(longTag);
   });
 
   it("RFC 8439 section 2.5.2 vector", () => {
