@@ -145,15 +145,24 @@ async function copyTree(
   if (count === 0) return 0;
   const indexWriter = new IndexWriter(dst.repo, dst.index, WHEN_FULL);
   const uploader = new PackUploader(dst.repo, indexWriter, undefined, false);
-  await repack(src, [...packs], copyBlobs, {
-    repo: dst.repo,
-    uploader,
-    packSize: options.packSize,
-  });
-  if (copyBlobs.size !== 0) {
-    const missing = [...copyBlobs].map((h) => `${h.type}/${h.id.slice(0, 8)}`);
-    throw new ResticTsError("CORRUPT", `blobs not found in the source packs: ${missing.join(" ")}`);
+  try {
+    await repack(src, [...packs], copyBlobs, {
+      repo: dst.repo,
+      uploader,
+      packSize: options.packSize,
+    });
+    if (copyBlobs.size !== 0) {
+      const missing = [...copyBlobs].map((h) => `${h.type}/${h.id.slice(0, 8)}`);
+      throw new ResticTsError(
+        "CORRUPT",
+        `blobs not found in the source packs: ${missing.join(" ")}`,
+      );
+    }
+    await indexWriter.finish();
+    return count;
+  } finally {
+    // nothing this started may land after the lock is released (see backup)
+    await uploader.idle();
+    await indexWriter.idle();
   }
-  await indexWriter.finish();
-  return count;
 }

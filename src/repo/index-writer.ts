@@ -103,6 +103,15 @@ export class IndexWriter {
     this.bytesWritten += bytes.length;
   }
 
+  /** Resolve once no index file is being saved (errors stay for `finish` to report). */
+  async idle(): Promise<void> {
+    let current: Promise<void>;
+    do {
+      current = this.saving;
+      await current;
+    } while (current !== this.saving);
+  }
+
   /** Save what is pending and wait for every index file; returns the IDs written. */
   async finish(): Promise<Id[]> {
     this.saveDetached(this.opts.supersedes);

@@ -50,6 +50,7 @@ export interface UploadStats {
 
 export class PackUploader {
   readonly stats: UploadStats = { packs: 0, bytes: 0 };
+  private readonly running = new Set<Promise<void>>();
 
   constructor(
     private readonly repo: Repository,
@@ -59,7 +60,26 @@ export class PackUploader {
   ) {}
 
   /** Save a finished pack, then index its blobs. */
-  async upload(
+  upload(type: BlobType, id: Id, bytes: Uint8Array, blobs: readonly PackedBlob[]): Promise<void> {
+    const p = this.save(type, id, bytes, blobs);
+    this.running.add(p);
+    const done = () => {
+      this.running.delete(p);
+    };
+    p.then(done, done);
+    return p;
+  }
+
+  /**
+   * Resolve once no upload is running, whatever their outcome (each caller handles its own
+   * errors). A failed backup or prune waits for this before it releases its lock, so nothing
+   * it started can land after another process takes the repository over.
+   */
+  async idle(): Promise<void> {
+    while (this.running.size > 0) await Promise.allSettled([...this.running]);
+  }
+
+  private async save(
     type: BlobType,
     id: Id,
     bytes: Uint8Array,

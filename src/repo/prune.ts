@@ -430,36 +430,44 @@ export async function executePrune(
     supersedes: plan.indexIds,
   });
   const uploader = new PackUploader(repo.repo, indexWriter, undefined, false);
-  if (plan.repackPacks.size > 0) {
-    const keep = plan.keepBlobs ?? new BlobSet();
-    log.verbose("repacking packs");
-    const v2 = repo.repo.version >= 2;
-    const target = { repo: repo.repo, uploader, packSize: options.packSize };
-    await repack(repo, [...plan.repackPacks], keep, target, {
-      // restic re-encodes every repacked blob, so v2 repacking compresses what was not
-      recompress: (e) => v2 && e.uncompressedLength === undefined,
-    });
-    for (const id of plan.repackPacks) removePacks.add(id);
-    if (keep.size !== 0) {
-      log.warn(`{${[...keep].map((h) => `${h.type}/${short(h.id)}`).join(" ")}} was not repacked`);
-      throw new ResticTsError("CORRUPT", "internal error: blobs were not repacked");
+  try {
+    if (plan.repackPacks.size > 0) {
+      const keep = plan.keepBlobs ?? new BlobSet();
+      log.verbose("repacking packs");
+      const v2 = repo.repo.version >= 2;
+      const target = { repo: repo.repo, uploader, packSize: options.packSize };
+      await repack(repo, [...plan.repackPacks], keep, target, {
+        // restic re-encodes every repacked blob, so v2 repacking compresses what was not
+        recompress: (e) => v2 && e.uncompressedLength === undefined,
+      });
+      for (const id of plan.repackPacks) removePacks.add(id);
+      if (keep.size !== 0) {
+        log.warn(
+          `{${[...keep].map((h) => `${h.type}/${short(h.id)}`).join(" ")}} was not repacked`,
+        );
+        throw new ResticTsError("CORRUPT", "internal error: blobs were not repacked");
+      }
     }
+    const ignore = new Set([...plan.ignorePacks, ...removePacks]);
+    let indexesWritten: Id[] = [];
+    if (ignore.size > 0) {
+      log.verbose("rebuilding index");
+      for (const p of indexPacks(repo.index, ignore)) indexWriter.add(p.id, p.blobs);
+      indexesWritten = await indexWriter.finish();
+      log.verbose("deleting obsolete index files");
+      const obsolete = plan.indexIds.filter((id) => !indexesWritten.includes(id));
+      await removeFiles(repo.repo, "index", obsolete, log, true);
+    }
+    if (removePacks.size > 0) {
+      log.verbose(`removing ${removePacks.size} old packs`);
+      await removeFiles(repo.repo, "data", removePacks, log);
+    }
+    log.verbose("done");
+    const { packs, bytes } = uploader.stats;
+    return { packsWritten: packs, bytesWritten: bytes, indexesWritten };
+  } finally {
+    // nothing this started may land after the lock is released (see backup)
+    await uploader.idle();
+    await indexWriter.idle();
   }
-  const ignore = new Set([...plan.ignorePacks, ...removePacks]);
-  let indexesWritten: Id[] = [];
-  if (ignore.size > 0) {
-    log.verbose("rebuilding index");
-    for (const p of indexPacks(repo.index, ignore)) indexWriter.add(p.id, p.blobs);
-    indexesWritten = await indexWriter.finish();
-    log.verbose("deleting obsolete index files");
-    const obsolete = plan.indexIds.filter((id) => !indexesWritten.includes(id));
-    await removeFiles(repo.repo, "index", obsolete, log, true);
-  }
-  if (removePacks.size > 0) {
-    log.verbose(`removing ${removePacks.size} old packs`);
-    await removeFiles(repo.repo, "data", removePacks, log);
-  }
-  log.verbose("done");
-  const { packs, bytes } = uploader.stats;
-  return { packsWritten: packs, bytesWritten: bytes, indexesWritten };
 }

@@ -675,9 +675,10 @@ export async function backup(
     opts.lock === false ? undefined : await acquireLock(repo, { exclusive: false });
   let pool: Promise<BlobPool> | undefined;
   let arch: Archiver | undefined;
+  let uploader: PackUploader | undefined;
+  let writer: IndexWriter | undefined;
   try {
     let claims: BlobClaims | undefined;
-    let uploader: PackUploader | undefined;
     const summary = emptySummary();
     const threads = opts.threads ?? defaultThreads();
     const startPool = () =>
@@ -710,7 +711,7 @@ export async function backup(
     trace("index loaded", startMs);
     const index = indexed.index;
     claims = new BlobClaims(index);
-    const writer = new IndexWriter(repo, index, {
+    writer = new IndexWriter(repo, index, {
       dryRun: opts.dryRun,
       checkpointPacks: opts.indexCheckpointPacks,
     });
@@ -814,6 +815,11 @@ export async function backup(
   } finally {
     arch?.close();
     if (pool !== undefined) await (await pool.catch(() => undefined))?.close();
+    // After a failure uploads may still be running: let them end before the lock goes, so
+    // that a prune starting right after cannot race them (their packs are then orphans that
+    // it removes, never packs it has already judged).
+    await uploader?.idle();
+    await writer?.idle();
     // As restic: a lock that cannot be removed is a warning (it goes stale once this process
     // ends), not a failure of a backup whose snapshot is saved, nor a mask for its own error.
     await lock?.release().catch((err: unknown) => {
