@@ -8,7 +8,7 @@
 // koffi (no re-exec). Not done when the user set GLIBC_TUNABLES; musl's mallopt is a stub that
 // returns 0, so there it is reported as not applied.
 
-import { createRequire } from "node:module";
+import { type ModuleLoader, processLibrary, requireModule } from "../ffi.js";
 
 /** mallopt(3) parameters (glibc's malloc.h). */
 const M_TRIM_THRESHOLD = -1;
@@ -18,24 +18,18 @@ const MMAP_THRESHOLD = 32 * 1024 * 1024;
 /** Return heap memory to the OS only above 1 GiB of free top (int-sized). */
 const TRIM_THRESHOLD = 1024 * 1024 * 1024;
 
-interface Koffi {
-  load(path: null): { func(prototype: string): (...args: unknown[]) => unknown };
-}
-
 let applied: boolean | undefined;
 
 /**
  * Apply the tuning once per process; true if glibc accepted it. Never throws: without glibc,
  * koffi or mallopt the process simply runs with the defaults.
  */
-export function tuneMallocForThroughput(
-  load: (id: string) => unknown = createRequire(import.meta.url),
-): boolean {
+export function tuneMallocForThroughput(load: ModuleLoader = requireModule): boolean {
   if (applied !== undefined) return applied;
   applied = false;
   if (process.env.GLIBC_TUNABLES || process.platform !== "linux") return applied;
   try {
-    const mallopt = (load("koffi") as Koffi).load(null).func("int mallopt(int param, int value)");
+    const mallopt = processLibrary(load).func("int mallopt(int param, int value)");
     applied =
       mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) === 1 &&
       mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD) === 1;

@@ -14,18 +14,13 @@
 // loads, or it is not used.
 
 import { createCipheriv } from "node:crypto";
-import { createRequire } from "node:module";
 import { ResticTsError } from "../errors.js";
+import { type ModuleLoader, processLibrary, requireModule } from "../ffi.js";
 
 /** Work is done (and `onSlice` called) in slices of this size: they stay in the CPU cache. */
 export const CTR_SLICE = 64 * 1024;
 
 export type AesCtrProviderName = "openssl" | "node";
-
-/** The subset of koffi's API used here (a C function bound by its prototype). */
-interface Koffi {
-  load(path: null): { func(prototype: string): (...args: unknown[]) => unknown };
-}
 
 /** One CTR pass: XOR `input` with the key stream into `out` (same length, or the same bytes). */
 interface CtrPass {
@@ -51,9 +46,9 @@ const nodeProvider: Provider = {
   },
 };
 
-function bindOpenSsl(load: (id: string) => unknown): Provider | null {
+function bindOpenSsl(load: ModuleLoader): Provider | null {
   try {
-    const self = (load("koffi") as Koffi).load(null);
+    const self = processLibrary(load);
     const ctxNew = self.func("void *EVP_CIPHER_CTX_new(void)");
     const aes256ctr = self.func("const void *EVP_aes_256_ctr(void)");
     const init = self.func(
@@ -117,9 +112,7 @@ let busy = false;
  * Try to bind OpenSSL's AES-256-CTR through koffi (`load` normally `require`); null (never
  * throws) when koffi or the symbols are missing or the answers are wrong.
  */
-export function loadOpenSslAesCtr(
-  load: (id: string) => unknown = createRequire(import.meta.url),
-): AesCtrProviderName | null {
+export function loadOpenSslAesCtr(load: ModuleLoader = requireModule): AesCtrProviderName | null {
   const p = bindOpenSsl(load);
   return p !== null && passesKnownAnswers(p) ? p.name : null;
 }
@@ -127,7 +120,7 @@ export function loadOpenSslAesCtr(
 function provider(): Provider {
   if (forced === "node" || busy) return nodeProvider;
   if (openSsl === undefined) {
-    const p = bindOpenSsl(createRequire(import.meta.url));
+    const p = bindOpenSsl(requireModule);
     openSsl = p !== null && passesKnownAnswers(p) ? p : null;
   }
   return openSsl ?? nodeProvider;

@@ -16,9 +16,9 @@
 // use. libsodium's WASM build (~2 GB/s) is not in the chain: it needs an async init, and
 // seal/open are sync.
 
-import { createRequire } from "node:module";
 import { Poly1305 as NoblePoly1305, poly1305 as noblePoly1305 } from "@noble/ciphers/_poly1305.js";
 import { ResticTsError } from "../errors.js";
+import { type CLibrary, type ModuleLoader, processLibrary, requireModule } from "../ffi.js";
 
 export const POLY1305_TAG_SIZE = 16;
 export const POLY1305_KEY_SIZE = 32;
@@ -135,11 +135,6 @@ function sodiumNativeProvider(sodium: SodiumNative): Poly1305Provider {
   });
 }
 
-/** The subset of koffi's API used here (a C function bound by its prototype). */
-interface Koffi {
-  load(path: null): { func(prototype: string): (...args: unknown[]) => unknown };
-}
-
 /** One OpenSSL Poly1305 computation over a native state; `final` ends it. */
 interface OpenSslMac {
   update(data: Uint8Array): void;
@@ -148,10 +143,8 @@ interface OpenSslMac {
 
 type OpenSslBindings = (key: Uint8Array) => OpenSslMac;
 
-type SelfLibrary = ReturnType<Koffi["load"]>;
-
 /** The low-level Poly1305_* functions that official (statically linked) Node builds export. */
-function bindLowLevelPoly1305(self: SelfLibrary): OpenSslBindings | null {
+function bindLowLevelPoly1305(self: CLibrary): OpenSslBindings | null {
   let ctxSize: () => unknown;
   let init: (...a: unknown[]) => unknown;
   let update: (...a: unknown[]) => unknown;
@@ -180,7 +173,7 @@ function bindLowLevelPoly1305(self: SelfLibrary): OpenSslBindings | null {
 }
 
 /** EVP_MAC "POLY1305": the public OpenSSL 3 interface, present in every libcrypto 3. */
-function bindEvpMacPoly1305(self: SelfLibrary): OpenSslBindings | null {
+function bindEvpMacPoly1305(self: CLibrary): OpenSslBindings | null {
   let mac: unknown;
   let ctxNew: (...a: unknown[]) => unknown;
   let init: (...a: unknown[]) => unknown;
@@ -307,7 +300,7 @@ export const POLY1305_KNOWN_ANSWERS = Object.freeze({
  * the module is missing, fails to load its native part, or does not compute Poly1305 correctly.
  */
 export function loadSodiumNativeProvider(
-  load: (id: string) => unknown = createRequire(import.meta.url),
+  load: ModuleLoader = requireModule,
 ): Poly1305Provider | null {
   try {
     const provider = sodiumNativeProvider(load("sodium-native") as SodiumNative);
@@ -326,12 +319,11 @@ export type OpenSslInterface = "low-level" | "evp-mac";
  * missing or the answers are wrong.
  */
 export function loadOpenSslProvider(
-  load: (id: string) => unknown = createRequire(import.meta.url),
+  load: ModuleLoader = requireModule,
   interfaces: readonly OpenSslInterface[] = ["low-level", "evp-mac"],
 ): Poly1305Provider | null {
   try {
-    const koffi = load("koffi") as Koffi;
-    const self = koffi.load(null);
+    const self = processLibrary(load);
     let bindings: OpenSslBindings | null = null;
     for (const i of interfaces) {
       bindings ??= i === "low-level" ? bindLowLevelPoly1305(self) : bindEvpMacPoly1305(self);

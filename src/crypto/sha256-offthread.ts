@@ -9,22 +9,14 @@
 // applied in order.
 
 import { createHash } from "node:crypto";
-import { createRequire } from "node:module";
 import { ResticTsError } from "../errors.js";
+import { type ModuleLoader, processLibrary, requireModule } from "../ffi.js";
 
 /** An incremental SHA-256; `digest` may be called once, after the updates settled. */
 export interface OffThreadSha256 {
   update(chunk: Uint8Array): Promise<void>;
   /** The hex digest of everything updated (waits for pending updates). */
   digest(): Promise<string>;
-}
-
-type NativeFn = ((...args: unknown[]) => unknown) & {
-  async(...args: unknown[]): void;
-};
-
-interface Koffi {
-  load(path: null): { func(prototype: string): NativeFn };
 }
 
 interface Bindings {
@@ -36,9 +28,9 @@ interface Bindings {
   final(ctx: unknown, out: Uint8Array): boolean;
 }
 
-function bind(load: (id: string) => unknown): Bindings | null {
+function bind(load: ModuleLoader): Bindings | null {
   try {
-    const self = (load("koffi") as Koffi).load(null);
+    const self = processLibrary(load);
     const ctxNew = self.func("void *EVP_MD_CTX_new(void)");
     const ctxFree = self.func("void EVP_MD_CTX_free(void *ctx)");
     const sha256 = self.func("const void *EVP_sha256(void)")();
@@ -114,12 +106,12 @@ let bindings: Bindings | null | undefined;
 
 /** Whether updates run off the main thread (OpenSSL through koffi) in this process. */
 export function sha256OffThreadAvailable(): boolean {
-  if (bindings === undefined) bindings = loadChecked(createRequire(import.meta.url));
+  if (bindings === undefined) bindings = loadChecked(requireModule);
   return bindings !== null;
 }
 
 /** Bind and check against node:crypto (uneven pieces); null when that fails. */
-function loadChecked(load: (id: string) => unknown): Bindings | null {
+function loadChecked(load: ModuleLoader): Bindings | null {
   const b = bind(load);
   if (b === null) return null;
   try {

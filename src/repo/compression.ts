@@ -260,18 +260,23 @@ async function decompressWasm(frame: Uint8Array, heapSize: number): Promise<Uint
   }
 }
 
-/** The parts of the Emscripten module behind @bokuweb/zstd-wasm that RawZstd uses. */
-interface ZstdModule {
+/** The parts of the Emscripten module behind @bokuweb/zstd-wasm that are driven directly. */
+export interface ZstdModule {
   HEAPU8: Uint8Array;
   _malloc(n: number): number;
   _free(p: number): void;
   _ZSTD_compress(dst: number, cap: number, src: number, n: number, level: number): number;
+  _ZSTD_decompress(dst: number, dstCapacity: number, src: number, srcSize: number): number;
   _ZSTD_compressBound(n: number): number;
   _ZSTD_isError(code: number): number;
 }
 
-/** The package's module object (its exports map hides it; required by absolute path). */
-function zstdModule(): ZstdModule {
+/**
+ * The package's module object (its exports map hides it; required by absolute path: the same
+ * file its index loads, so the same instance, initialised by `initCompression`). Throws when
+ * the package's layout is not the expected one.
+ */
+export function zstdModule(): ZstdModule {
   const require = createRequire(import.meta.url);
   const entry = require.resolve("@bokuweb/zstd-wasm");
   return (require(path.join(path.dirname(entry), "module.js")) as { Module: ZstdModule }).Module;

@@ -10,8 +10,14 @@
 // calls at once. Output goes into buffers the caller owns: zstd never writes past `dst.length`
 // and fails instead, so a frame cannot expand beyond what the caller allowed.
 
-import { createRequire } from "node:module";
 import { ResticTsError } from "../errors.js";
+import {
+  type CLibrary,
+  type Koffi,
+  koffiModule,
+  type ModuleLoader,
+  requireModule,
+} from "../ffi.js";
 
 /** zstd through the C library: synchronous, into caller-owned buffers. */
 export interface NativeZstd {
@@ -28,11 +34,6 @@ export interface NativeZstd {
   decompressInto(frame: Uint8Array, dst: Uint8Array): number;
 }
 
-/** The subset of koffi's API used here. */
-interface Koffi {
-  load(path: string): { func(prototype: string): (...args: unknown[]) => unknown };
-}
-
 /** Where libzstd is found: the SONAME first (Debian's libzstd1), then development names. */
 const LIBRARY_NAMES: Record<string, readonly string[]> = {
   linux: ["libzstd.so.1", "libzstd.so"],
@@ -43,7 +44,7 @@ const LIBRARY_NAMES: Record<string, readonly string[]> = {
 const MIN_VERSION = 10400;
 
 function bind(koffi: Koffi): NativeZstd | null {
-  let lib: ReturnType<Koffi["load"]> | undefined;
+  let lib: CLibrary | undefined;
   for (const name of LIBRARY_NAMES[process.platform] ?? []) {
     try {
       lib = koffi.load(name);
@@ -113,11 +114,9 @@ function works(z: NativeZstd): boolean {
  * Load libzstd through koffi (`load` normally `require`); null (never throws) when koffi or
  * the library is missing, too old, or fails the round trip.
  */
-export function loadNativeZstd(
-  load: (id: string) => unknown = createRequire(import.meta.url),
-): NativeZstd | null {
+export function loadNativeZstd(load: ModuleLoader = requireModule): NativeZstd | null {
   try {
-    const z = bind(load("koffi") as Koffi);
+    const z = bind(koffiModule(load));
     return z && works(z) ? z : null;
   } catch {
     return null;

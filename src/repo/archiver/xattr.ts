@@ -15,7 +15,7 @@ import {
   spawn,
   spawnSync,
 } from "node:child_process";
-import { createRequire } from "node:module";
+import { type CLibrary, type Koffi, koffiModule, requireModule } from "../../ffi.js";
 import type { ExtendedAttribute } from "../node.js";
 
 export interface XattrReader {
@@ -33,9 +33,8 @@ interface NativeXattr {
 
 function loadNative(): NativeXattr | undefined {
   try {
-    const require = createRequire(import.meta.url);
     const name = "@napi-rs/xattr";
-    return require(name) as NativeXattr;
+    return requireModule(name) as NativeXattr;
   } catch {
     return undefined;
   }
@@ -240,12 +239,6 @@ class PerlReader implements XattrReader {
   }
 }
 
-/** The subset of koffi's API used here. */
-interface Koffi {
-  load(path: string | null): { func(prototype: string): (...args: unknown[]) => unknown };
-  errno(): number;
-}
-
 const ERANGE = 34;
 
 /** llistxattr/lgetxattr through koffi: a system call each, no helper process. */
@@ -299,9 +292,8 @@ class FfiReader implements XattrReader {
 function loadFfi(): FfiReader | undefined {
   if (process.platform !== "linux") return undefined;
   try {
-    const require = createRequire(import.meta.url);
-    const koffi = require("koffi") as Koffi;
-    let lib: ReturnType<Koffi["load"]>;
+    const koffi = koffiModule();
+    let lib: CLibrary;
     try {
       lib = koffi.load("libc.so.6");
     } catch {

@@ -9,36 +9,23 @@
 // neither is reachable (another version of the package) this falls back to compression.ts's
 // `decompress`.
 
-import { createRequire } from "node:module";
-import * as path from "node:path";
 import { ResticTsError } from "../../errors.js";
 import {
   activeNativeZstd,
   decompress,
   frameContentBounds,
   initCompression,
+  type ZstdModule,
+  zstdModule,
 } from "../compression.js";
 import type { NativeZstd } from "../zstd-native.js";
-
-interface ZstdModule {
-  _malloc(n: number): number;
-  _free(p: number): void;
-  _ZSTD_decompress(dst: number, dstCapacity: number, src: number, srcSize: number): number;
-  _ZSTD_isError(code: number): number;
-  HEAPU8: Uint8Array;
-}
 
 let loaded: Promise<ZstdModule | null> | undefined;
 
 async function loadModule(): Promise<ZstdModule | null> {
   await initCompression();
   try {
-    // the package exports only its public API: load its internal module by file path (the
-    // same file its index loads, so the same, initialised, instance)
-    const require = createRequire(import.meta.url);
-    const index = require.resolve("@bokuweb/zstd-wasm");
-    const m = require(path.join(path.dirname(index), "module.js")) as { Module?: ZstdModule };
-    const mod = m.Module;
+    const mod = zstdModule();
     if (mod && typeof mod._ZSTD_decompress === "function" && typeof mod._malloc === "function") {
       return mod;
     }
