@@ -10,6 +10,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { MessageChannel, type MessagePort, Worker } from "node:worker_threads";
 import { ResticTsError } from "../../errors.js";
+import { largeArrayBuffer } from "../../huge-pages.js";
 import type { Id } from "../id.js";
 import { BlobEngine, packCapacity } from "./engine.js";
 import type {
@@ -86,7 +87,7 @@ export class BlobPool {
           host.onBytes(bytes);
           return host.claim(ids);
         },
-        takeBuffer: () => pool.free.pop() ?? new ArrayBuffer(pool.capacity),
+        takeBuffer: () => pool.free.pop() ?? largeArrayBuffer(pool.capacity),
         packFinished: (pack) => pool.upload(pack, undefined),
       });
       return pool;
@@ -183,7 +184,7 @@ export class BlobPool {
     while (this.waiting.length > 0) {
       let buf = this.free.pop();
       if (buf === undefined && this.allocated < this.maxBuffers) {
-        buf = new ArrayBuffer(this.capacity);
+        buf = largeArrayBuffer(this.capacity);
         this.allocated++;
       }
       if (buf === undefined) return;
