@@ -1,7 +1,8 @@
 // Throughput of restic-ts's content-defined chunker beside restic's own Go chunker
 // (restic/chunker v0.4.0, built from Debian's golang-github-restic-chunker-dev by
 // bench/go/chunkbench) on the same input files: 256 MiB of random bytes and 256 MiB of
-// compressible log-like text.
+// compressible log-like text. Ours runs twice: with the WebAssembly inner loop (the default)
+// and with the JavaScript fallback (`engine: "js"`).
 //
 //   npm run build && node dist/bench/chunker.js [--size MiB] [--rounds N] [--quick]
 //
@@ -32,6 +33,9 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Chunker, chunkFile } from "../src/chunker/index.js";
+
+type Engine = "wasm" | "js";
+const ENGINES: Engine[] = ["wasm", "js"];
 
 const MiB = 1024 * 1024;
 const POL = 0x3da3358b4dc173n;
@@ -152,8 +156,9 @@ function endsHash(ends: number[]): string {
 /** A reused MaxSize buffer that collects each chunk's bytes, as restic's chunker.Next(buf) does. */
 const collect = new Uint8Array(8 * MiB);
 
-function oursCore(data: Uint8Array, copy: boolean): Run {
-  const ch = new Chunker(POL);
+function oursCore(data: Uint8Array, copy: boolean, engine: Engine): Run {
+  const ch = new Chunker(POL, { engine });
+  if (ch.engine !== engine) throw new Error(`the ${engine} chunker is not available`);
   const ends: number[] = [];
   let held = 0;
   const stop = clock();
@@ -180,11 +185,11 @@ function oursCore(data: Uint8Array, copy: boolean): Run {
   return { mbps: mb / secs, cpuMbps: mb / cpuSecs, chunks: ends.length, ends: endsHash(ends) };
 }
 
-async function oursFile(path: string, size: number): Promise<Run> {
+async function oursFile(path: string, size: number, engine: Engine): Promise<Run> {
   const ends: number[] = [];
   let pos = 0;
   const stop = clock();
-  for await (const chunk of chunkFile(path, POL)) {
+  for await (const chunk of chunkFile(path, POL, { engine })) {
     pos += chunk.length;
     ends.push(pos);
   }
@@ -256,22 +261,16 @@ async function main(): Promise<void> {
   const rows: string[] = [];
   for (const input of inputs) {
     const data = new Uint8Array(readFileSync(input.path));
-    const runs: Record<string, Run[]> = {
-      oursCore: [],
-      oursCut: [],
-      goCore: [],
-      oursFile: [],
-      goFile: [],
-    };
-    const ops: [string, () => Run | Promise<Run>][] = [
-      ["oursCore", () => oursCore(data, true)],
-      ["oursCut", () => oursCore(data, false)],
-      ["oursFile", () => oursFile(input.path, size)],
-    ];
-    if (bin) {
-      ops.splice(1, 0, ["goCore", () => goRun(bin, "mem", input.path)]);
-      ops.push(["goFile", () => goRun(bin, "file", input.path)]);
+    const runs: Record<string, Run[]> = {};
+    const ops: [string, () => Run | Promise<Run>][] = [];
+    for (const e of ENGINES) {
+      ops.push([`${e}Core`, () => oursCore(data, true, e)]);
+      ops.push([`${e}Cut`, () => oursCore(data, false, e)]);
     }
+    if (bin) ops.push(["goCore", () => goRun(bin, "mem", input.path)]);
+    for (const e of ENGINES) ops.push([`${e}File`, () => oursFile(input.path, size, e)]);
+    if (bin) ops.push(["goFile", () => goRun(bin, "file", input.path)]);
+    for (const [name] of ops) runs[name] = [];
     for (let round = -1; round < rounds; round++) {
       // every other round in reverse order, so no measurement always follows the same one
       const r: Record<string, Run> = {};
@@ -283,38 +282,35 @@ async function main(): Promise<void> {
       if (round < 0) continue; // warm-up
       for (const [k, v] of Object.entries(r)) runs[k].push(v);
     }
-    const stat = (k: string, f: (r: Run) => number, how: "median" | "best") => {
-      if (!runs[k]?.length) return Number.NaN;
-      const xs = runs[k].map(f);
-      return how === "median" ? median(xs) : Math.max(...xs);
-    };
+    const med = (k: string, f: (r: Run) => number) =>
+      runs[k]?.length ? median(runs[k].map(f)) : Number.NaN;
     const fmt = (x: number) => (Number.isNaN(x) ? "-" : x.toFixed(0));
-    const ratio = (a: number, b: number) => (Number.isNaN(b) ? "-" : `${(a / b).toFixed(2)}x`);
+    const ratio = (a: number, b: number) =>
+      Number.isNaN(a) || Number.isNaN(b) ? "-" : `${(a / b).toFixed(2)}x`;
     const list = (k: string) => runs[k].map((x) => x.mbps.toFixed(0)).join(" ");
-    console.log(`${input.name}: ${runs.oursCore[0].chunks} chunks`);
-    console.log(`  core wall MB/s: ours ${list("oursCore")} | go ${list("goCore")}`);
-    console.log(`  cuts only wall MB/s: ours ${list("oursCut")}`);
-    console.log(`  file wall MB/s: ours ${list("oursFile")} | go ${list("goFile")}`);
-    for (const [mode, ours, go] of [
-      ["core (in memory)", "oursCore", "goCore"],
-      ["core, cut points only", "oursCut", "goCore"],
-      ["file (page cache)", "oursFile", "goFile"],
+    console.log(`${input.name}: ${runs.wasmCore[0].chunks} chunks; wall MB/s per round:`);
+    for (const [name] of ops) console.log(`  ${name.padEnd(8)} ${list(name)}`);
+    for (const [mode, key, go] of [
+      ["core (in memory)", "Core", "goCore"],
+      ["core, cut points only", "Cut", "goCore"],
+      ["file (page cache)", "File", "goFile"],
     ]) {
       const wall = (r: Run) => r.mbps;
       const cpu = (r: Run) => r.cpuMbps;
-      const m = [stat(ours, wall, "median"), stat(go, wall, "median")];
-      const b = [stat(ours, wall, "best"), stat(go, wall, "best")];
-      const c = [stat(ours, cpu, "median"), stat(go, cpu, "median")];
+      const [w, j, g] = [`wasm${key}`, `js${key}`, go].map((k) => med(k, wall));
+      const [wc, jc, gc] = [`wasm${key}`, `js${key}`, go].map((k) => med(k, cpu));
       rows.push(
-        `| ${input.name} | ${mode} | ${fmt(m[0])} (${fmt(b[0])}) | ${fmt(m[1])} (${fmt(b[1])}) | ` +
-          `**${ratio(m[0], m[1])}** | ${ratio(b[0], b[1])} | ${fmt(c[0])} / ${fmt(c[1])} = ${ratio(c[0], c[1])} |`,
+        `| ${input.name} | ${mode} | ${fmt(w)} / ${fmt(wc)} | ${fmt(j)} / ${fmt(jc)} | ` +
+          `${fmt(g)} / ${fmt(gc)} | **${ratio(w, g)}** / ${ratio(wc, gc)} | ` +
+          `${ratio(j, g)} / ${ratio(jc, gc)} | ${ratio(w, j)} / ${ratio(wc, jc)} |`,
       );
     }
   }
+  console.log("\nMedians, MB/s by wall time / by CPU time (user+sys):\n");
   console.log(
-    "\n| input | mode | restic-ts MB/s, median (best) | restic Go MB/s, median (best) | ratio of medians | ratio of bests | by CPU time: ours / Go MB/s (medians) |",
+    "| input | mode | restic-ts wasm | restic-ts js | restic Go | wasm / Go | js / Go | wasm / js |",
   );
-  console.log("|---|---|---:|---:|---:|---:|---:|");
+  console.log("|---|---|---:|---:|---:|---:|---:|---:|");
   for (const r of rows) console.log(r);
   console.log("\n(cut points identical on both sides in every run)");
 }

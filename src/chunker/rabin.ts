@@ -11,11 +11,14 @@
 //
 // Because the window starts full of zeros, the digest at every byte where a cut can happen is
 // exactly the fingerprint of the 64 bytes before it. This module is pure: the caller feeds
-// successive buffers and learns the cut offsets; nothing is copied.
+// successive buffers and learns the cut offsets; no buffer is kept past the call.
 //
-// Speed: the 53-bit digest lives in two int32 halves (hi: bits 32..52, lo: bits 0..31) and
-// every table is an Int32Array. For degree-53 polynomials (every polynomial restic makes) and
-// split masks within the low 32 bits (restic's is 20 bits) the hot loop advances two bytes per
+// Speed: the hashing runs in WebAssembly (rabin-wasm.ts, rabin.wat: 64-bit integers, four bytes
+// per step for degree 53) wherever it loads; the JavaScript loops below are the fallback (and
+// the `engine: "js"` option), with the same state and cuts. In JavaScript the 53-bit digest
+// lives in two int32 halves (hi: bits 32..52, lo: bits 0..31) and every table is an
+// Int32Array. For degree-53 polynomials (every polynomial restic makes) and split masks within
+// the low 32 bits (restic's is 20 bits) the hot loop advances two bytes per
 // step: D' = D*x^16 + out2 + in2 (mod P), reducing the 16 bits that overflow through two
 // independent 256-entry tables, which halves the serial chain of dependent table loads that
 // bounds a byte-at-a-time loop. The outgoing byte is read from the input buffer itself, not
@@ -24,6 +27,7 @@
 
 import { ResticTsError } from "../errors.js";
 import { deg } from "./polynomial.js";
+import { RabinWasm } from "./rabin-wasm.js";
 
 /** Size of the sliding window in bytes. */
 export const WINDOW_SIZE = 64;
@@ -45,6 +49,11 @@ export interface ChunkerOptions {
   averageBits?: number;
   /** The split mask itself (a uint64), instead of averageBits. */
   splitMask?: bigint;
+  /**
+   * Which loop hashes: "wasm" (WebAssembly; INVALID_ARGUMENT where it cannot run), "js", or
+   * "auto" (the default: WebAssembly where it runs, else JavaScript). The cuts are the same.
+   */
+  engine?: "auto" | "wasm" | "js";
 }
 
 /** One chunk: `length` bytes from absolute offset `start`; `cut` is restic's `Chunk.Cut`. */
@@ -70,15 +79,44 @@ class Tables {
   readonly inHi: Int32Array; // b * x^shift: the incoming byte
   readonly inLo: Int32Array;
 
+  readonly #scaled: bigint;
+
   constructor(pol: bigint) {
     const d = deg(pol);
     this.shift = 53 - d;
     const scaled = pol << BigInt(this.shift);
+    this.#scaled = scaled;
     [this.r0Hi, this.r0Lo] = linearTable(scaled, 53);
     [this.r1Hi, this.r1Lo] = linearTable(scaled, 61);
     [this.o8Hi, this.o8Lo] = linearTable(scaled, 8 * WINDOW_SIZE + this.shift);
     [this.o16Hi, this.o16Lo] = linearTable(scaled, 8 * (WINDOW_SIZE + 1) + this.shift);
     [this.inHi, this.inLo] = linearTable(scaled, this.shift);
+  }
+
+  #wasm: Uint32Array | undefined;
+
+  /** rabin.wat's tables T0..T3 (x^53..x^77) and O0..O3 (x^(512+shift)..), u64 as lo, hi. */
+  get wasm(): Uint32Array {
+    if (this.#wasm === undefined) {
+      const out = new Uint32Array(8 * 512);
+      const tables = [this.r0Hi, this.r0Lo, this.r1Hi, this.r1Lo];
+      const scaled = this.#scaled;
+      tables.push(...linearTable(scaled, 69), ...linearTable(scaled, 77));
+      tables.push(this.o8Hi, this.o8Lo, this.o16Hi, this.o16Lo);
+      for (const e of [8 * (WINDOW_SIZE + 2), 8 * (WINDOW_SIZE + 3)]) {
+        tables.push(...linearTable(scaled, e + this.shift));
+      }
+      for (let k = 0; k < 8; k++) {
+        const hi = tables[2 * k];
+        const lo = tables[2 * k + 1];
+        for (let b = 0; b < 256; b++) {
+          out[2 * (256 * k + b)] = lo[b];
+          out[2 * (256 * k + b) + 1] = hi[b];
+        }
+      }
+      this.#wasm = out;
+    }
+    return this.#wasm;
   }
 }
 
@@ -286,6 +324,9 @@ export class Chunker {
 
   readonly #tables: Tables;
   readonly #fast: boolean;
+  readonly #wasm: RabinWasm | null;
+  readonly #wasmMask: bigint;
+  readonly #wasmShift: bigint;
   readonly #maskLo: number;
   readonly #maskHi: number;
   /** The last 64 window bytes, oldest first; outgoing bytes for the start of each buffer. */
@@ -330,7 +371,24 @@ export class Chunker {
     this.#maskLo = Number(scaled & 0xffff_ffffn) | 0;
     this.#maskHi = Number(scaled >> 32n) | 0;
     this.#fast = this.#tables.shift === 0 && this.#maskHi === 0;
+    this.#wasmMask = scaled;
+    this.#wasmShift = BigInt(this.#tables.shift);
+    const engine = opts.engine ?? "auto";
+    if (engine !== "auto" && engine !== "wasm" && engine !== "js") {
+      throw new ResticTsError("INVALID_ARGUMENT", "chunker engine must be auto, wasm or js", {
+        engine: String(engine),
+      });
+    }
+    this.#wasm = engine === "js" ? null : RabinWasm.get();
+    if (engine === "wasm" && this.#wasm === null) {
+      throw new ResticTsError("INVALID_ARGUMENT", "the WebAssembly chunker cannot run here");
+    }
     this.reset();
+  }
+
+  /** The loop that hashes: "wasm" or "js". */
+  get engine(): "wasm" | "js" {
+    return this.#wasm === null ? "js" : "wasm";
   }
 
   /** Start over at offset 0 (a new input). */
@@ -447,7 +505,9 @@ export class Chunker {
     }
     // 3. The rest reads outgoing bytes from buf; every position may cut (count > MinSize).
     if (cut < 0 && i < end) {
-      if (this.#fast) {
+      if (this.#wasm !== null) {
+        cut = this.#wasm.scan(buf, i, end, t.wasm, this.#wasmMask, this.#wasmShift, DIGEST);
+      } else if (this.#fast) {
         if (loaded !== t) load(t);
         cut = scan53(buf, i, end, maskLo);
       } else {

@@ -44,8 +44,12 @@ function opts(c: VectorCase) {
   return { minSize: c.minSize, maxSize: c.maxSize, averageBits: c.averageBits };
 }
 
-function ours(c: VectorCase, data: Uint8Array): ChunkVector[] {
-  return chunkBoundaries(data, BigInt(`0x${c.pol}`), opts(c)).map((b) => [
+/** The two loops that hash: WebAssembly (the default) and the JavaScript fallback. */
+const ENGINES = ["wasm", "js"] as const;
+type Engine = (typeof ENGINES)[number];
+
+function ours(c: VectorCase, data: Uint8Array, engine: Engine): ChunkVector[] {
+  return chunkBoundaries(data, BigInt(`0x${c.pol}`), { ...opts(c), engine }).map((b) => [
     b.start,
     b.length,
     hex(b.cut),
@@ -65,11 +69,11 @@ describe("test inputs", () => {
   });
 });
 
-describe("chunker vectors from restic/chunker", () => {
+describe.each(ENGINES)("chunker vectors from restic/chunker (%s)", (engine) => {
   for (const c of vectors.cases) {
     it(`${c.name} (pol ${c.pol}, ${c.minSize}..${c.maxSize}, ${c.averageBits} bits)`, () => {
       const data = input(c);
-      expect(ours(c, data)).toEqual(c.chunks);
+      expect(ours(c, data, engine)).toEqual(c.chunks);
     });
   }
 
@@ -82,7 +86,7 @@ describe("chunker vectors from restic/chunker", () => {
       ["chunks1", 20],
       ["chunks3", 19],
     ] as const) {
-      const got = chunkBoundaries(data, pol, { averageBits }).map((b) => [
+      const got = chunkBoundaries(data, pol, { averageBits, engine }).map((b) => [
         b.length,
         hex(b.cut),
         sha256(data.subarray(b.start, b.start + b.length)),
@@ -93,7 +97,7 @@ describe("chunker vectors from restic/chunker", () => {
 
   it("published chunker_test.go vectors: chunks2 (4 * MinSize zero bytes)", () => {
     const data = new Uint8Array(4 * MIN_SIZE);
-    const got = chunkBoundaries(data, 0x3da3358b4dc173n).map((b) => [
+    const got = chunkBoundaries(data, 0x3da3358b4dc173n, { engine }).map((b) => [
       b.length,
       hex(b.cut),
       sha256(data.subarray(b.start, b.start + b.length)),
@@ -107,7 +111,7 @@ describe("chunker vectors from restic/chunker", () => {
       if (!c) throw new Error(`${name} missing`);
       const data = input(c);
       const pol = BigInt(`0x${c.pol}`);
-      const ch = new Chunker(pol, opts(c));
+      const ch = new Chunker(pol, { ...opts(c), engine });
       const cuts: number[] = [];
       const step = 65_537;
       for (let off = 0; off < data.length; off += step) {
@@ -123,7 +127,8 @@ describe("chunker vectors from restic/chunker", () => {
         }
       }
       const sums: string[] = [];
-      for await (const chunk of chunkStream(pieces(), pol, opts(c))) sums.push(sha256(chunk));
+      const chunks = chunkStream(pieces(), pol, { ...opts(c), engine });
+      for await (const chunk of chunks) sums.push(sha256(chunk));
       expect(sums).toEqual(c.chunks.map((x) => x[3]));
     }
   });
