@@ -15,7 +15,9 @@
 //   npm run build && node dist/bench/maintenance.js
 //   MAINT_BENCH_MB=256 MAINT_BENCH_RUNS=1 node dist/bench/maintenance.js
 // Environment: MAINT_BENCH_MB (1024), MAINT_BENCH_SNAPSHOTS (8), MAINT_BENCH_RUNS (3),
-// MAINT_BENCH_ONLY (baseline,check,prune), MAINT_BENCH_DIR (/tmp/restic-ts-bench-maintenance).
+// MAINT_BENCH_ONLY (baseline,check,prune), MAINT_BENCH_DIR (/tmp/restic-ts-bench-maintenance),
+// MAINT_BENCH_COMPARE (another build's dist/src/cli/main.js, e.g. the previous commit's: its
+// prune runs interleaved with the other two and gets a row of its own, against restic).
 
 import { execFileSync, spawnSync } from "node:child_process";
 import { createCipheriv } from "node:crypto";
@@ -30,6 +32,7 @@ const BASE = process.env.MAINT_BENCH_DIR ?? "/tmp/restic-ts-bench-maintenance";
 const PASSWORD = "bench-password";
 const CLI = path.resolve(import.meta.dirname, "..", "src", "cli", "main.js");
 const TIME = fs.existsSync("/usr/bin/time") ? "/usr/bin/time" : undefined;
+const COMPARE = process.env.MAINT_BENCH_COMPARE;
 
 const env = {
   ...process.env,
@@ -180,18 +183,18 @@ function main(): void {
   if (ONLY.includes("prune")) {
     const ours: Measure[] = [];
     const theirs: Measure[] = [];
+    const before: Measure[] = [];
     const work = path.join(BASE, "prune-work");
+    const tools: [string, Measure[], string, string[]][] = [
+      ["ours", ours, "node", [CLI]],
+      ["restic", theirs, "restic", []],
+    ];
+    if (COMPARE !== undefined) tools.push(["before", before, "node", [COMPARE]]);
     for (let i = 0; i < RUNS; i++) {
-      for (const [who, list] of [
-        ["ours", ours],
-        ["restic", theirs],
-      ] as const) {
+      for (const [who, list, cmd, pre] of tools) {
         fs.rmSync(work, { recursive: true, force: true });
         execFileSync("cp", ["-r", forgotten, work]);
-        const m =
-          who === "ours"
-            ? measure("node", [CLI, "-r", work, "prune"])
-            : measure("restic", ["-r", work, "prune"]);
+        const m = measure(cmd, [...pre, "-r", work, "prune"]);
         if (!m.ok) fail(`${who} prune`, m);
         list.push(m);
         // the result must satisfy restic
@@ -199,9 +202,9 @@ function main(): void {
       }
     }
     fs.rmSync(work, { recursive: true, force: true });
-    rows.push(
-      report(`prune after forgetting ${Math.floor(SNAPSHOTS / 2)} of ${SNAPSHOTS}`, ours, theirs),
-    );
+    const name = `prune after forgetting ${Math.floor(SNAPSHOTS / 2)} of ${SNAPSHOTS}`;
+    rows.push(report(name, ours, theirs));
+    if (COMPARE !== undefined) rows.push(report(`${name} (before: ${COMPARE})`, before, theirs));
   }
   console.log(
     `restic-ts vs restic ${restic(repo, ["version"]).trim() || "0.14"}; ${RUNS} runs, medians; wall s / CPU s / peak RSS MiB`,

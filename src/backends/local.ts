@@ -3,6 +3,11 @@
 // through a temp file `<name>-tmp-<random>` in the target directory that is fsynced, renamed
 // into place (the directory fsynced too) and then made read-only; directories 0700 and files
 // 0400, or group-shared modes when the existing config is group-readable.
+//
+// A file whose name is known only once it is written (a pack: the SHA-256 of its bytes) can be
+// streamed instead (createTemp, then saveTemp): written to `<type dir>/new-tmp-<random>` (for
+// packs data/, which neither restic nor restic-ts lists: only its subdirectories hold packs),
+// then saved like any file: fsynced, renamed into place, the directory fsynced, made read-only.
 
 import { randomBytes } from "node:crypto";
 import { constants as fsConstants } from "node:fs";
@@ -116,6 +121,89 @@ export class LocalBackend implements Backend {
     }
   }
 
+  /**
+   * Start a file of `type` under a temporary name, for `saveTemp` to save once its name is
+   * known (nothing lists it before). Opens lazily: errors surface from its first write.
+   */
+  createTemp(type: FileType): LocalTempFile {
+    checkType(type);
+    if (type === "config") {
+      throw new ResticTsError("INVALID_ARGUMENT", "local backend: no temp file for the config");
+    }
+    const dir = path.join(this.root, TYPE_DIRS[type]);
+    const name = path.join(dir, `${tempPrefix("new")}${randomBytes(8).toString("hex")}`);
+    const open = this.#getModes().then(async (modes) => {
+      try {
+        return await fs.open(name, "wx", modes.file);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException)?.code !== "ENOENT") throw err;
+        await fs.mkdir(dir, { recursive: true, mode: modes.dir });
+        return await fs.open(name, "wx", modes.file);
+      }
+    });
+    return new LocalTempFile(name, open);
+  }
+
+  /**
+   * Delete the temp files `createTemp` left in `type`'s directory (a process killed while
+   * writing a pack leaves one). Only for a caller holding the exclusive lock: no one else may
+   * be writing. Returns how many were removed.
+   */
+  async removeTemps(type: FileType): Promise<number> {
+    checkType(type);
+    if (type === "config") return 0;
+    const dir = path.join(this.root, TYPE_DIRS[type]);
+    const stale = new RegExp(`^${tempPrefix("new")}[0-9a-f]{16}$`);
+    let removed = 0;
+    for (const name of await readDir(dir)) {
+      if (!stale.test(name)) continue;
+      try {
+        await fs.unlink(path.join(dir, name));
+        removed++;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException)?.code !== "ENOENT") {
+          throw fromSystemError(err, `remove ${path.join(TYPE_DIRS[type], name)}`);
+        }
+      }
+    }
+    return removed;
+  }
+
+  /**
+   * Save a temp file of this backend under `h`: fsync, close, rename into place (atomic), fsync
+   * the directory, make it read-only. The temp file is gone afterwards, whatever the outcome.
+   */
+  async saveTemp(h: Handle, tmp: LocalTempFile): Promise<void> {
+    const finalName = this.pathOf(h);
+    const dir = path.dirname(finalName);
+    const what = `save ${describeHandle(h)}`;
+    const modes = await this.#getModes();
+    try {
+      const fh = await tmp.handle();
+      await syncFile(fh);
+      await tmp.close();
+      try {
+        await fs.rename(tmp.path, finalName);
+      } catch (err) {
+        // The directory is missing (e.g. data/ab of a repository made elsewhere): create it.
+        if ((err as NodeJS.ErrnoException)?.code !== "ENOENT") throw err;
+        await fs.mkdir(dir, { recursive: true, mode: modes.dir });
+        await fs.rename(tmp.path, finalName);
+      }
+    } catch (err) {
+      await tmp.discard();
+      throw fromSystemError(err, what);
+    }
+    try {
+      await fsyncDir(dir);
+      await fs.chmod(finalName, readOnlyMode(modes.file)).catch((err) => {
+        if (!isPermissionError(err)) throw err;
+      });
+    } catch (err) {
+      throw fromSystemError(err, what);
+    }
+  }
+
   async load(h: Handle, range?: ByteRange): Promise<Uint8Array> {
     const file = this.pathOf(h);
     checkRange(range);
@@ -220,6 +308,55 @@ export class LocalBackend implements Backend {
       () => deriveModes(undefined),
     );
     return this.#modes;
+  }
+}
+
+/** A file being written under a temporary name (LocalBackend.createTemp). */
+export class LocalTempFile {
+  #closed = false;
+
+  constructor(
+    readonly path: string,
+    private readonly opened: Promise<fs.FileHandle>,
+  ) {
+    // a failed open is reported by the first write (or discard ignores it)
+    opened.catch(() => {});
+  }
+
+  /** The open file. */
+  handle(): Promise<fs.FileHandle> {
+    return this.opened;
+  }
+
+  /**
+   * Write all of `data` at `position`. Writes to different ranges may run at once; `data`
+   * must stay untouched until the promise settles.
+   */
+  async write(data: Uint8Array, position: number): Promise<void> {
+    let fh: fs.FileHandle;
+    try {
+      fh = await this.opened;
+      let done = 0;
+      while (done < data.length) {
+        const { bytesWritten } = await fh.write(data, done, data.length - done, position + done);
+        done += bytesWritten;
+      }
+    } catch (err) {
+      throw fromSystemError(err, `write ${this.path}`);
+    }
+  }
+
+  /** Close the file (idempotent). */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await (await this.opened).close();
+  }
+
+  /** Close and delete it, ignoring errors (a file never opened is simply not there). */
+  async discard(): Promise<void> {
+    await this.close().catch(() => {});
+    await fs.unlink(this.path).catch(() => {});
   }
 }
 

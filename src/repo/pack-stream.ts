@@ -113,6 +113,11 @@ export interface ScanOptions {
   /** Read every byte of the file (for hashing), not only the runs holding `blobs`. */
   readonly wholeFile: boolean;
   readonly buffer: ScratchBuffer;
+  /**
+   * A second buffer: with it, the next segment is read while the blobs of one are handled
+   * (reading overlaps the caller's work, for one more segment of memory).
+   */
+  readonly prefetch?: ScratchBuffer;
   readonly segmentSize?: number;
   /**
    * Every byte read, in file order (whole-file mode: the complete file exactly once). A
@@ -146,6 +151,8 @@ export async function scanPack(
       end = b.offset + b.length;
     }
   }
+  // the segments to read, each with the blobs [i, j) of `streamable` it holds
+  const segments: { pos: number; end: number; i: number; j: number }[] = [];
   let pos = 0;
   let i = 0;
   const limit = opts.wholeFile ? file.size : end;
@@ -169,18 +176,36 @@ export async function scanPack(
       // a gap (whole-file mode only): read up to the next blob or a segment's worth
       segEnd = Math.min(limit, pos + seg, next?.offset ?? limit);
     }
-    const view = await file.read(pos, segEnd - pos, opts.buffer.get(segEnd - pos));
-    const hashing = opts.onBytes?.(view);
-    try {
-      for (let k = i; k < j; k++) {
-        const b = streamable[k];
-        await opts.onBlob(b, view.subarray(b.offset - pos, b.offset - pos + b.length));
-      }
-    } finally {
-      await hashing;
-    }
+    segments.push({ pos, end: segEnd, i, j });
     i = j;
     pos = segEnd;
+  }
+  const buffers = opts.prefetch === undefined ? [opts.buffer] : [opts.buffer, opts.prefetch];
+  const read = (k: number) => {
+    const { pos: at, end: to } = segments[k];
+    return file.read(at, to - at, buffers[k % buffers.length].get(to - at));
+  };
+  let ahead: Promise<Uint8Array> | undefined = segments.length > 0 ? read(0) : undefined;
+  try {
+    for (let k = 0; k < segments.length; k++) {
+      const view = await (ahead as Promise<Uint8Array>);
+      // with a second buffer, the next segment is read while this one is handled
+      ahead = buffers.length > 1 && k + 1 < segments.length ? read(k + 1) : undefined;
+      const { pos: at, i: from, j: to } = segments[k];
+      const hashing = opts.onBytes?.(view);
+      try {
+        for (let b = from; b < to; b++) {
+          const e = streamable[b];
+          await opts.onBlob(e, view.subarray(e.offset - at, e.offset - at + e.length));
+        }
+      } finally {
+        await hashing;
+      }
+      if (ahead === undefined && k + 1 < segments.length) ahead = read(k + 1);
+    }
+  } finally {
+    // a read still running must end before the caller closes the file or reuses the buffers
+    await ahead?.catch(() => {});
   }
   return skipped;
 }

@@ -246,6 +246,75 @@ export async function readPackHeader(
   return (await readPackHeaderWith(loadRange, packSize, (s) => open(key, s))).blobs;
 }
 
+/**
+ * The entries of a pack being written, in blob order: offsets, the header they make and when
+ * it is full. The blob bytes go wherever the caller puts them (PackBuilder: one buffer;
+ * pack-uploader.ts: a temp file); `trailer` gives what follows them.
+ */
+export class PackEntries {
+  private readonly list: PackBlob[] = [];
+  private bytes = 0;
+  private headerBytes = 0;
+
+  constructor(private readonly repoVersion: 1 | 2) {}
+
+  /** Append a blob of `length` sealed bytes; returns its entry (offset = the size before). */
+  add(type: BlobType, id: Id, length: number, uncompressedLength?: number): PackBlob {
+    if (uncompressedLength !== undefined && this.repoVersion < 2) {
+      throw new ResticTsError("INVALID_ARGUMENT", "compressed blobs need repository version 2");
+    }
+    if (this.bytes + length > MAX_UINT32) {
+      throw new ResticTsError("INVALID_ARGUMENT", "pack would exceed 4 GiB");
+    }
+    const blob: PackBlob =
+      uncompressedLength === undefined
+        ? { type, id, offset: this.bytes, length }
+        : { type, id, offset: this.bytes, length, uncompressedLength };
+    buildPackHeader([blob]); // validates the entry
+    this.list.push(blob);
+    this.bytes += length;
+    this.headerBytes += entrySize(blob);
+    return blob;
+  }
+
+  /** Blob bytes added so far. */
+  get size(): number {
+    return this.bytes;
+  }
+
+  get count(): number {
+    return this.list.length;
+  }
+
+  /** Size of the pack file if finished now. */
+  get finalSize(): number {
+    return this.bytes + this.headerBytes + SEAL_OVERHEAD + HEADER_LENGTH_SIZE;
+  }
+
+  /** True when one more (compressed) entry would exceed restic's maximum header size. */
+  get headerFull(): boolean {
+    return (
+      SEAL_OVERHEAD + HEADER_LENGTH_SIZE + this.headerBytes + COMPRESSED_ENTRY_SIZE >
+      MAX_HEADER_SIZE
+    );
+  }
+
+  get blobs(): readonly PackBlob[] {
+    return this.list;
+  }
+
+  /** What follows the blobs: seal(header) || uint32le(len(sealed header)). */
+  trailer(key: MasterKey): Uint8Array {
+    if (this.list.length === 0)
+      throw new ResticTsError("INVALID_ARGUMENT", "a pack needs at least one blob");
+    const sealed = seal(key, buildPackHeader(this.list));
+    const out = new Uint8Array(sealed.length + HEADER_LENGTH_SIZE);
+    out.set(sealed, 0);
+    new DataView(out.buffer, out.byteOffset).setUint32(sealed.length, sealed.length, true);
+    return out;
+  }
+}
+
 export interface PackBuilderOptions {
   /** The repository's master key: seals the header. */
   readonly key: MasterKey;
@@ -263,12 +332,12 @@ export interface PackBuilderOptions {
  */
 export class PackBuilder {
   private buf = new Uint8Array(0);
-  private readonly list: PackBlob[] = [];
-  private bytes = 0;
-  private headerBytes = 0;
+  private readonly entries: PackEntries;
   private finalized = false;
 
-  constructor(private readonly options: PackBuilderOptions) {}
+  constructor(private readonly options: PackBuilderOptions) {
+    this.entries = new PackEntries(options.repoVersion);
+  }
 
   /**
    * Append a sealed blob (IV || ciphertext || MAC of the plaintext, zstd-compressed first
@@ -276,22 +345,9 @@ export class PackBuilder {
    */
   add(type: BlobType, id: Id, sealedBlob: Uint8Array, uncompressedLength?: number): PackBlob {
     if (this.finalized) throw new ResticTsError("INVALID_ARGUMENT", "pack is already finalized");
-    if (uncompressedLength !== undefined && this.options.repoVersion < 2) {
-      throw new ResticTsError("INVALID_ARGUMENT", "compressed blobs need repository version 2");
-    }
-    if (this.bytes + sealedBlob.length > MAX_UINT32) {
-      throw new ResticTsError("INVALID_ARGUMENT", "pack would exceed 4 GiB");
-    }
-    const blob: PackBlob =
-      uncompressedLength === undefined
-        ? { type, id, offset: this.bytes, length: sealedBlob.length }
-        : { type, id, offset: this.bytes, length: sealedBlob.length, uncompressedLength };
-    buildPackHeader([blob]); // validates the entry
-    this.reserve(this.bytes + sealedBlob.length);
-    this.buf.set(sealedBlob, this.bytes);
-    this.list.push(blob);
-    this.bytes += sealedBlob.length;
-    this.headerBytes += entrySize(blob);
+    const blob = this.entries.add(type, id, sealedBlob.length, uncompressedLength);
+    this.reserve(blob.offset + sealedBlob.length);
+    this.buf.set(sealedBlob, blob.offset);
     return blob;
   }
 
@@ -301,53 +357,44 @@ export class PackBuilder {
     while (cap < n) cap *= 2;
     const b = Buffer.allocUnsafeSlow(cap);
     const bigger = new Uint8Array(b.buffer, b.byteOffset, cap);
-    bigger.set(this.buf.subarray(0, this.bytes));
+    bigger.set(this.buf.subarray(0, this.entries.size));
     this.buf = bigger;
   }
 
   /** Blob bytes added so far. */
   get size(): number {
-    return this.bytes;
+    return this.entries.size;
   }
 
   get count(): number {
-    return this.list.length;
+    return this.entries.count;
   }
 
   /** Size of the pack file if finalized now. */
   get finalSize(): number {
-    return this.bytes + this.headerBytes + SEAL_OVERHEAD + HEADER_LENGTH_SIZE;
+    return this.entries.finalSize;
   }
 
   /** True when one more (compressed) entry would exceed restic's maximum header size. */
   get headerFull(): boolean {
-    return (
-      SEAL_OVERHEAD + HEADER_LENGTH_SIZE + this.headerBytes + COMPRESSED_ENTRY_SIZE >
-      MAX_HEADER_SIZE
-    );
+    return this.entries.headerFull;
   }
 
   get blobs(): readonly PackBlob[] {
-    return this.list;
+    return this.entries.blobs;
   }
 
   /** The pack file: blobs || seal(header) || uint32le(len(sealed header)). Call once. */
   finalize(): Uint8Array {
     if (this.finalized) throw new ResticTsError("INVALID_ARGUMENT", "pack is already finalized");
-    if (this.list.length === 0)
-      throw new ResticTsError("INVALID_ARGUMENT", "a pack needs at least one blob");
+    const trailer = this.entries.trailer(this.options.key);
     this.finalized = true;
-    const sealed = seal(this.options.key, buildPackHeader(this.list));
-    const total = this.bytes + sealed.length + HEADER_LENGTH_SIZE;
+    const blobsEnd = this.entries.size;
+    const total = blobsEnd + trailer.length;
     this.reserve(total);
     const out = this.buf.subarray(0, total);
     this.buf = new Uint8Array(0);
-    out.set(sealed, this.bytes);
-    new DataView(out.buffer, out.byteOffset).setUint32(
-      total - HEADER_LENGTH_SIZE,
-      sealed.length,
-      true,
-    );
+    out.set(trailer, blobsEnd);
     return out;
   }
 }

@@ -9,7 +9,8 @@
 // have the wrong size.
 //
 // executePrune, ordered so a crash at any point leaves a repository restic check accepts:
-//   1. delete packs no index references (nothing refers to them);
+//   1. delete packs no index references (nothing refers to them), and on a local repository
+//      the temp files of packs a killed process was writing;
 //   2. write new packs holding the blobs still needed from the packs to repack;
 //   3. write new index files (the last one superseding every old one);
 //   4. delete the old index files;
@@ -17,6 +18,7 @@
 // Until 3 completes the old index is in force and every pack it names still exists; the new
 // packs are merely unreferenced. After 3 the new index names only packs that exist.
 
+import { LocalBackend } from "../backends/local.js";
 import { isResticTsError, ResticTsError } from "../errors.js";
 import { BlobSet } from "./blob-set.js";
 import { loadIndexesForCheck } from "./check/index-check.js";
@@ -94,6 +96,8 @@ export interface PrunePlan {
   /** Packs no index references: removed first. */
   readonly removePacksFirst: ReadonlySet<Id>;
   readonly repackPacks: ReadonlySet<Id>;
+  /** The size of each pack in repackPacks, as listed (repacking need not list them again). */
+  readonly repackSizes: ReadonlyMap<Id, number>;
   /** Packs without any used blob. */
   readonly removePacks: ReadonlySet<Id>;
   /** Missing packs no one needs: dropped from the index. */
@@ -288,7 +292,12 @@ async function decidePackAction(
   stats: PruneStats,
   options: PruneOptions,
   log: MaintenanceLog,
-): Promise<Pick<PrunePlan, "removePacksFirst" | "repackPacks" | "removePacks" | "ignorePacks">> {
+): Promise<
+  Pick<
+    PrunePlan,
+    "removePacksFirst" | "repackPacks" | "repackSizes" | "removePacks" | "ignorePacks"
+  >
+> {
   const removePacksFirst = new Set<Id>();
   const removePacks = new Set<Id>();
   const repackPacks = new Set<Id>();
@@ -303,6 +312,7 @@ async function decidePackAction(
   const listing: [Id, number][] = [];
   for await (const fi of repo.repo.backend.list("data")) listing.push([fi.name, fi.size]);
   listing.sort((a, b) => (a[0] < b[0] ? -1 : 1));
+  const packsListed = new Map(listing);
   for (const [id, size] of listing) {
     const p = packs.get(id);
     if (p === undefined) {
@@ -403,7 +413,9 @@ async function decidePackAction(
   stats.packs.unref = removePacksFirst.size;
   stats.packs.repack = repackPacks.size;
   stats.packs.remove = removePacks.size;
-  return { removePacksFirst, repackPacks, removePacks, ignorePacks };
+  const repackSizes = new Map<Id, number>();
+  for (const [id, p] of packsListed) if (repackPacks.has(id)) repackSizes.set(id, p);
+  return { removePacksFirst, repackPacks, repackSizes, removePacks, ignorePacks };
 }
 
 export interface PruneResult {
@@ -423,6 +435,12 @@ export async function executePrune(
     log.verbose("deleting unreferenced packs");
     await removeFiles(repo.repo, "data", plan.removePacksFirst, log);
   }
+  const backend = repo.repo.backend;
+  if (backend instanceof LocalBackend) {
+    // packs a killed process was writing (prune runs under the exclusive lock)
+    const n = await backend.removeTemps("data");
+    if (n > 0) log.verbose(`deleted ${n} unfinished pack files`);
+  }
   const removePacks = new Set(plan.removePacks);
   // the new packs are indexed as they are saved; the old index's packs join at the end
   const indexWriter = new IndexWriter(repo.repo, undefined, {
@@ -437,6 +455,7 @@ export async function executePrune(
       const v2 = repo.repo.version >= 2;
       const target = { repo: repo.repo, uploader, packSize: options.packSize };
       await repack(repo, [...plan.repackPacks], keep, target, {
+        sizes: plan.repackSizes,
         // restic re-encodes every repacked blob, so v2 repacking compresses what was not
         recompress: (e) => v2 && e.uncompressedLength === undefined,
       });

@@ -2,7 +2,9 @@
 // and move the blobs still wanted into new packs of the destination (pack-uploader.ts
 // MainPackers, one per blob type): verbatim when source and destination share the master key
 // and no recompression is asked for (after verifying MAC and hash), else decoded and sealed
-// again (always compressed in v2, as restic does).
+// again (always compressed in v2, as restic does). A verbatim blob goes from the read buffer
+// straight to the new pack (on a local repository, a temp file: see pack-uploader.ts), and the
+// next segment of the source pack is read meanwhile.
 
 import { ResticTsError } from "../errors.js";
 import type { BlobSet } from "./blob-set.js";
@@ -50,6 +52,8 @@ export interface RepackOptions {
   readonly recompress?: (entry: PackEntry) => boolean;
   /** Told after each source pack. */
   readonly onPack?: (id: Id) => void;
+  /** The size of each source pack, when known (else the packs are listed). */
+  readonly sizes?: ReadonlyMap<Id, number>;
 }
 
 /**
@@ -77,9 +81,14 @@ export async function repack(
   }
   const sameKey = src.repo.masterKey === target.repo.masterKey;
   const buffer = new ScratchBuffer();
-  const sizes = new Map<Id, number>();
-  for await (const fi of src.repo.backend.list("data"))
-    if (wanted.has(fi.name)) sizes.set(fi.name, fi.size);
+  const prefetch = new ScratchBuffer();
+  let sizes = options.sizes;
+  if (sizes === undefined) {
+    const listed = new Map<Id, number>();
+    for await (const fi of src.repo.backend.list("data"))
+      if (wanted.has(fi.name)) listed.set(fi.name, fi.size);
+    sizes = listed;
+  }
   for (const packId of [...wanted].sort()) {
     const blobs = byPack.get(packId) ?? [];
     if (blobs.length === 0) {
@@ -93,6 +102,7 @@ export async function repack(
       const skipped = await scanPack(file, blobs, {
         wholeFile: false,
         buffer,
+        prefetch,
         onBlob: async (entry, sealed) => {
           if (!keep.delete(entry.type, entry.id)) return; // already moved from another pack
           const verbatim = sameKey && !(options.recompress?.(entry) ?? false);

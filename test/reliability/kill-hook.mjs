@@ -1,9 +1,10 @@
 // Preloaded into the built CLI by the kill tests (`node --import kill-hook.mjs
 // dist/src/cli/main.js ...`): counts the local backend's operations (save, load, stat, list,
-// remove, in call order, 1-based) by wrapping LocalBackend's prototype methods, appends each
-// one as a line `N op type/name epoch-ms` to KILL_OP_LOG, and SIGKILLs its own process right at
-// operation KILL_AT_OP: before it is delegated (KILL_WHEN=before, the default) or as soon as
-// it has settled (KILL_WHEN=after). Without KILL_AT_OP it only counts. Test-only: the CLI
+// remove, in call order, 1-based; saveTemp, a streamed pack renamed into place, is a save) by
+// wrapping LocalBackend's prototype methods, appends each one as a line `N op type/name
+// epoch-ms` to KILL_OP_LOG, and SIGKILLs its own process right at operation KILL_AT_OP:
+// before it is delegated (KILL_WHEN=before, the default) or as soon as it has settled
+// (KILL_WHEN=after). Without KILL_AT_OP it only counts. Test-only: the CLI
 // itself has no such seam.
 
 import { appendFileSync } from "node:fs";
@@ -33,9 +34,16 @@ function leave(n) {
   if (n === killAt && killAfter) die();
 }
 
-for (const op of ["save", "load", "stat", "remove"]) {
-  const orig = LocalBackend.prototype[op];
-  LocalBackend.prototype[op] = async function (h, ...rest) {
+// saveTemp (a pack streamed to a temp file, renamed into place) counts as a save
+for (const [method, op] of [
+  ["save", "save"],
+  ["saveTemp", "save"],
+  ["load", "load"],
+  ["stat", "stat"],
+  ["remove", "remove"],
+]) {
+  const orig = LocalBackend.prototype[method];
+  LocalBackend.prototype[method] = async function (h, ...rest) {
     const n = enter(op, h);
     try {
       return await orig.call(this, h, ...rest);

@@ -7,7 +7,7 @@
 // byte for byte, a forced backup of the newest tree succeeds re-uploading no file data, and a
 // second prune finishes the job.
 
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "../helpers/cli.js";
@@ -123,6 +123,9 @@ describe.runIf(hasTool("restic") && cliBuilt())("prune killed with SIGKILL", () 
     // and a second prune finishes the job
     const prune = await runCli(["-r", repo, ...PRUNE], { RESTIC_PASSWORD: PW });
     expect(prune.code, prune.stderr).toBe(0);
+    // nothing is left of the pack a killed run was writing (a temp file in data/)
+    const strays = readdirSync(path.join(repo, "data")).filter((n) => !/^[0-9a-f]{2}$/.test(n));
+    expect(strays, "unfinished pack files").toEqual([]);
     const check = await restic(repo, PW, ["check"]);
     expect(check.stdout).toContain("no errors were found");
   }
