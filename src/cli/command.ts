@@ -7,7 +7,8 @@ import type { Backend } from "../backends/backend.js";
 import { backendOptionsFromExtended, openBackend } from "../backends/open.js";
 import { parseRepoUrl, type RepoUrl } from "../backends/url.js";
 import { isResticTsError, ResticTsError } from "../errors.js";
-import { Repository } from "../repo/repository.js";
+import { type KeyFileOpening, startKeyFileOpening } from "../repo/key-file.js";
+import type { Repository } from "../repo/repository.js";
 import { type CliIo, readPassword } from "./io.js";
 
 export type OptionSpec = NonNullable<ParseArgsConfig["options"]>;
@@ -52,12 +53,53 @@ export function exitCodeFor(err: unknown): number {
   return EXIT.fatal;
 }
 
+/**
+ * The opening of a command's repository, begun before the command's modules load: its key
+ * files listed and the first one's scrypt running (~0.5 s of a thread-pool thread with restic's
+ * parameters), so loading the program overlaps it. Only for a local repository whose password
+ * needs no prompt (nothing is connected or asked before the command runs). `openRepository`
+ * uses it when the repository, password and key hint it finds are the ones it was begun with.
+ */
+export interface EarlyOpening {
+  readonly location: string;
+  readonly password: string;
+  readonly keyHint: string | undefined;
+  readonly backend: Backend;
+  readonly keys: Promise<KeyFileOpening>;
+}
+
+/**
+ * Begin opening the repository of `global` flags and `io`'s environment; undefined when that
+ * is not possible without side effects. Never throws: an error here is reported, if it still
+ * applies, by the command's own `openRepository`.
+ */
+export async function beginEarlyOpening(
+  io: CliIo,
+  global: FlagValues,
+): Promise<EarlyOpening | undefined> {
+  try {
+    const ctx = new CommandContext(io, global);
+    const url = await ctx.repoUrl();
+    if (url.location.kind !== "local") return undefined;
+    const password = await ctx.passwordWithoutPrompt(url);
+    if (password === undefined || password === "") return undefined;
+    const backend = await ctx.openBackend(url);
+    const keyHint = ctx.keyHint();
+    const keys = startKeyFileOpening(backend, password, keyHint);
+    keys.catch(() => {}); // reported by openRepository, if it is still wanted
+    return { location: JSON.stringify(url.location), password, keyHint, backend, keys };
+  } catch {
+    return undefined;
+  }
+}
+
 export class CommandContext {
   private cachedPassword: string | undefined;
 
   constructor(
     readonly io: CliIo,
     readonly global: FlagValues,
+    private early?: Promise<EarlyOpening | undefined>,
   ) {}
 
   get json(): boolean {
@@ -108,12 +150,7 @@ export class CommandContext {
     opts: { prompt?: string; confirm?: boolean } = {},
   ): Promise<string> {
     if (this.cachedPassword !== undefined) return this.cachedPassword;
-    let pw = url?.password;
-    const file =
-      (this.global["password-file"] as string | undefined) ?? this.io.env.RESTIC_PASSWORD_FILE;
-    if (pw === undefined && file !== undefined)
-      pw = trimPassword(await readTextFile(file, "password file"));
-    pw ??= this.io.env.RESTIC_PASSWORD;
+    let pw = await this.passwordWithoutPrompt(url);
     pw ??= await promptPassword(
       this.io,
       opts.prompt ?? "enter password for repository: ",
@@ -122,6 +159,20 @@ export class CommandContext {
     if (pw === "") throw new ResticTsError("EMPTY_PASSWORD", "an empty password is not allowed");
     this.cachedPassword = pw;
     return pw;
+  }
+
+  /** The password from the URL, --password-file or the environment; undefined if none is set. */
+  async passwordWithoutPrompt(url?: RepoUrl): Promise<string | undefined> {
+    const file =
+      (this.global["password-file"] as string | undefined) ?? this.io.env.RESTIC_PASSWORD_FILE;
+    if (url?.password !== undefined) return url.password;
+    if (file !== undefined) return trimPassword(await readTextFile(file, "password file"));
+    return this.io.env.RESTIC_PASSWORD;
+  }
+
+  /** --key-hint or RESTIC_KEY_HINT. */
+  keyHint(): string | undefined {
+    return (this.global["key-hint"] as string | undefined) ?? this.io.env.RESTIC_KEY_HINT;
   }
 
   /** The backend for `url`, with `-o key=value` options and this environment's SSH settings. */
@@ -135,12 +186,19 @@ export class CommandContext {
     return openBackend(url.location, { ...backendOptionsFromExtended(extended), env: this.io.env });
   }
 
+  /** Open the repository (through the early opening when it was begun for the same one). */
   async openRepository(): Promise<Repository> {
+    const { Repository } = await import("../repo/repository.js");
     const url = await this.repoUrl();
-    const backend = await this.openBackend(url);
-    return Repository.open(backend, await this.password(url), {
-      keyHint: (this.global["key-hint"] as string | undefined) ?? this.io.env.RESTIC_KEY_HINT,
-    });
+    const early = await this.early;
+    this.early = undefined;
+    const same = early !== undefined && early.location === JSON.stringify(url.location);
+    const backend = same ? early.backend : await this.openBackend(url);
+    const password = await this.password(url);
+    const keyHint = this.keyHint();
+    const opening =
+      same && early.password === password && early.keyHint === keyHint ? early.keys : undefined;
+    return Repository.open(backend, password, { keyHint, opening });
   }
 }
 

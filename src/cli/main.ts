@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { isResticTsError, redact } from "../errors.js";
 import {
+  beginEarlyOpening,
   type Command,
   CommandContext,
   EXIT,
@@ -45,6 +46,31 @@ const COMMAND_MODULES: Readonly<Record<string, () => Promise<Command>>> = {
 };
 
 export const COMMAND_NAMES: readonly string[] = Object.keys(COMMAND_MODULES);
+
+/**
+ * The commands that open the repository of the global flags (`ctx.openRepository`): its opening
+ * (the scrypt of its key) begins before the command's modules load, to overlap them.
+ */
+const OPENS_REPOSITORY: ReadonlySet<string> = new Set([
+  "backup",
+  "cat",
+  "check",
+  "copy",
+  "diff",
+  "dump",
+  "find",
+  "forget",
+  "key",
+  "list",
+  "ls",
+  "prune",
+  "rebuild-index",
+  "restore",
+  "snapshots",
+  "stats",
+  "tag",
+  "unlock",
+]);
 
 async function usage(): Promise<string> {
   const commands = await Promise.all(COMMAND_NAMES.map((name) => COMMAND_MODULES[name]()));
@@ -88,6 +114,10 @@ export async function run(argv: readonly string[], io: CliIo = processIo()): Pro
       io.error(`Fatal: unknown command "${name}"\n\n${await usage()}`);
       return EXIT.fatal;
     }
+    const early =
+      OPENS_REPOSITORY.has(name) && probe.values.help !== true
+        ? beginEarlyOpening(io, probe.values as FlagValues)
+        : undefined;
     const command = await load();
     const parsed = parseArgs({
       args: [...argv],
@@ -100,7 +130,7 @@ export async function run(argv: readonly string[], io: CliIo = processIo()): Pro
       io.write(`Usage: restic-ts ${command.usage}\n\n${command.summary}\n`);
       return EXIT.ok;
     }
-    const ctx = new CommandContext(io, values);
+    const ctx = new CommandContext(io, values, early);
     return (await command.run(ctx, parsed.positionals.slice(1), values)) ?? EXIT.ok;
   } catch (err) {
     if (isResticTsError(err)) {

@@ -12,9 +12,10 @@
 //   - "sodium-native": libsodium's native poly1305 through N-API (~4 GB/s here);
 //   - "noble":         @noble/ciphers' pure-JS poly1305 (~0.2-0.35 GB/s), always available.
 // Each native provider must pass known answers when it loads, or it is not used; if none
-// loads, the module silently falls back to noble. `activePoly1305().name` says which one is in
-// use. libsodium's WASM build (~2 GB/s) is not in the chain: it needs an async init, and
-// seal/open are sync.
+// loads, the module silently falls back to noble. They load when first worth it: OpenSSL with
+// the first long message, sodium-native after SHORT_MESSAGES_BEFORE_NATIVE short ones.
+// `activePoly1305().name` says which one large messages use. libsodium's WASM build (~2 GB/s)
+// is not in the chain: it needs an async init, and seal/open are sync.
 
 import { Poly1305 as NoblePoly1305, poly1305 as noblePoly1305 } from "@noble/ciphers/_poly1305.js";
 import { ResticTsError } from "../errors.js";
@@ -342,10 +343,18 @@ export function loadOpenSslProvider(
  */
 export const OPENSSL_MIN_BYTES = 8192;
 
-// Each native provider is loaded on first use (~20-30 ms each), so a command that never MACs
-// a large message does not pay for koffi.
+/**
+ * Short messages MACed before sodium-native is loaded for them. Loading it costs ~30 ms of CPU
+ * and ~6 MB (koffi for OpenSSL as much), more than noble spends on a few hundred short messages
+ * (a key file, the config, locks, snapshots): until then they go to OpenSSL if a long message
+ * loaded it already, else to noble, so a command that MACs little loads no native module.
+ */
+export const SHORT_MESSAGES_BEFORE_NATIVE = 256;
+
+// Each native provider is loaded on first use (~30 ms each).
 let openSsl: Poly1305Provider | null | undefined;
 let sodiumNative: Poly1305Provider | null | undefined;
+let shortMessages = 0;
 
 function openSslLoaded(): Poly1305Provider | null {
   if (openSsl === undefined) openSsl = loadOpenSslProvider();
@@ -375,6 +384,10 @@ export function poly1305For(length: number): Poly1305Provider {
   if (length >= OPENSSL_MIN_BYTES) {
     const o = openSslLoaded();
     if (o) return o;
+  }
+  if (sodiumNative === undefined && shortMessages < SHORT_MESSAGES_BEFORE_NATIVE) {
+    shortMessages++;
+    return openSsl ?? noblePoly1305Provider;
   }
   return sodiumNativeLoaded() ?? openSslLoaded() ?? noblePoly1305Provider;
 }

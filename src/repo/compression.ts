@@ -8,11 +8,6 @@
 
 import { createRequire } from "node:module";
 import path from "node:path";
-import {
-  compress as zstdCompress,
-  decompress as zstdDecompress,
-  init as zstdInit,
-} from "@bokuweb/zstd-wasm";
 import { ResticTsError } from "../errors.js";
 import { type NativeZstd, nativeZstd } from "./zstd-native.js";
 
@@ -66,12 +61,25 @@ function compressNative(z: NativeZstd, data: Uint8Array, level: number): Uint8Ar
   return dst.slice(0, n);
 }
 
+type ZstdWasm = typeof import("@bokuweb/zstd-wasm");
+let wasm: ZstdWasm | undefined;
 let ready: Promise<void> | undefined;
 
-/** Load the zstd WebAssembly module once; every other function here awaits it. */
+/**
+ * Load the zstd WebAssembly module once (imported only then: with libzstd it is never needed);
+ * every function here that uses it awaits this.
+ */
 export function initCompression(): Promise<void> {
-  ready ??= zstdInit();
+  ready ??= import("@bokuweb/zstd-wasm").then(async (m) => {
+    await m.init();
+    wasm = m;
+  });
   return ready;
+}
+
+function zstdWasm(): ZstdWasm {
+  if (wasm === undefined) throw new ResticTsError("INTERNAL", "zstd: WebAssembly not loaded");
+  return wasm;
 }
 
 export interface FrameHeader {
@@ -193,7 +201,7 @@ export async function compress(
   const z = activeNativeZstd();
   if (z) return compressNative(z, data, level);
   await initCompression();
-  return zstdCompress(data, level);
+  return zstdWasm().compress(data, level);
 }
 
 /**
@@ -249,7 +257,7 @@ export async function decompress(
 async function decompressWasm(frame: Uint8Array, heapSize: number): Promise<Uint8Array> {
   await initCompression();
   try {
-    return zstdDecompress(frame, { defaultHeapSize: heapSize });
+    return zstdWasm().decompress(frame, { defaultHeapSize: heapSize });
   } catch (err) {
     throw new ResticTsError(
       "CORRUPT",

@@ -2,9 +2,11 @@
 // plain JSON stored under keys/<sha256 of the file>, written by Go's json.Marshal in struct
 // order {created, username, hostname, kdf, N, r, p, salt, data}. `salt` (64 bytes) and `data`
 // are base64; `data` is the master key's JSON sealed (master-key.ts) with the user key that
-// scrypt derives from the password with this file's own N/r/p (kdf.ts).
+// scrypt derives from the password with this file's own N/r/p (kdf.ts). Opening starts with the
+// scrypt of the first key file to try, so callers can overlap it with other work.
 
 import { hostname as osHostname, userInfo } from "node:os";
+import type { Backend } from "../backends/backend.js";
 import { fromBase64, toBase64 } from "../crypto/base64.js";
 import {
   DEFAULT_KDF_PARAMS,
@@ -25,6 +27,7 @@ import { randomBytes } from "../crypto/random.js";
 import { isResticTsError, ResticTsError } from "../errors.js";
 import { goJsonString } from "./gostring.js";
 import { formatGoTimeDate, goTimeNow } from "./gotime.js";
+import { resolvePrefix } from "./id.js";
 
 export interface KeyFile {
   /** RFC 3339 time, kept verbatim (Go writes up to 9 fractional digits and the local offset). */
@@ -191,6 +194,14 @@ export async function createKeyFile(
  * UNSUPPORTED for parameters beyond our limits.
  */
 export async function openKeyFile(kf: KeyFile, password: string): Promise<MasterKey> {
+  return unsealKeyFile(kf, await deriveKeyFileKey(kf, password));
+}
+
+/**
+ * The user key of `kf` for `password`: the file's kdf, N/r/p, salt and data checked, then scrypt
+ * (on libuv's thread pool, so the main thread is free meanwhile). Errors as `openKeyFile`.
+ */
+export async function deriveKeyFileKey(kf: KeyFile, password: string): Promise<MasterKey> {
   if (kf.kdf !== "scrypt") {
     throw new ResticTsError("UNSUPPORTED", `key file: unsupported KDF ${JSON.stringify(kf.kdf)}`);
   }
@@ -200,7 +211,11 @@ export async function openKeyFile(kf: KeyFile, password: string): Promise<Master
     throw corrupt(`salt must be ${SALT_LENGTH} bytes, got ${kf.salt.length}`);
   }
   if (kf.data.length < SEAL_OVERHEAD) throw corrupt("data too short");
-  const user = await deriveKey(password, kf.salt, params);
+  return deriveKey(password, kf.salt, params);
+}
+
+/** The master key sealed in `kf` under the user key `user` (from `deriveKeyFileKey`). */
+export function unsealKeyFile(kf: KeyFile, user: MasterKey): MasterKey {
   let plain: Uint8Array;
   try {
     plain = open(user, kf.data);
@@ -218,4 +233,57 @@ export async function openKeyFile(kf: KeyFile, password: string): Promise<Master
     throw err;
   }
   return decodeMasterKey(plain);
+}
+
+// --- opening a repository's key files ------------------------------------------------------
+
+/** A key file read from a repository and its user key derived. */
+export interface DerivedKeyFile {
+  readonly file: KeyFile;
+  readonly userKey: MasterKey;
+}
+
+/** The key files of a repository in the order they are tried, the first one's scrypt running. */
+export interface KeyFileOpening {
+  /** Key file IDs, the hinted one first. */
+  readonly ids: readonly string[];
+  /**
+   * The first ID's file read, parsed and its user key being derived; rejects as
+   * `readAndDeriveKeyFile` does. Undefined when there are no key files.
+   */
+  readonly first: Promise<DerivedKeyFile> | undefined;
+}
+
+/** Read and parse key file `id`, then derive its user key for `password`. */
+export async function readAndDeriveKeyFile(
+  backend: Backend,
+  id: string,
+  password: string,
+): Promise<DerivedKeyFile> {
+  const file = parseKeyFile(await backend.load({ type: "key", name: id }));
+  return { file, userKey: await deriveKeyFileKey(file, password) };
+}
+
+/**
+ * List the key files of the repository in `backend` (the one `keyHint`, an ID or unique prefix,
+ * names first) and start deriving the first one's user key. scrypt is most of the cost of
+ * opening a repository (~0.5 s with restic's parameters) and runs off the main thread: starting
+ * it early lets a program do other work meanwhile (Repository.open takes the result).
+ */
+export async function startKeyFileOpening(
+  backend: Backend,
+  password: string,
+  keyHint?: string,
+): Promise<KeyFileOpening> {
+  const ids: string[] = [];
+  for await (const fi of backend.list("key")) ids.push(fi.name);
+  if (keyHint !== undefined) {
+    const hinted = resolvePrefix(keyHint, ids);
+    ids.splice(ids.indexOf(hinted), 1);
+    ids.unshift(hinted);
+  }
+  const first = ids.length > 0 ? readAndDeriveKeyFile(backend, ids[0], password) : undefined;
+  // Its error is reported when the opening is finished; never as an unhandled rejection.
+  first?.catch(() => {});
+  return { ids, first };
 }

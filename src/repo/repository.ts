@@ -5,7 +5,7 @@
 
 import os from "node:os";
 import type { Backend, FileType } from "../backends/backend.js";
-import { randomPolynomial } from "../chunker/index.js";
+import { randomPolynomial } from "../chunker/polynomial.js";
 import { sha256, toHex } from "../crypto/hash.js";
 import type { KdfParams } from "../crypto/kdf.js";
 import { type MasterKey, newMasterKey, open as openSealed, seal } from "../crypto/master-key.js";
@@ -21,7 +21,16 @@ import {
 } from "./config.js";
 import { resolvePrefix } from "./id.js";
 import { IndexedRepository, loadMasterIndex } from "./indexed.js";
-import { createKeyFile, openKeyFile, parseKeyFile, serializeKeyFile } from "./key-file.js";
+import {
+  createKeyFile,
+  type KeyFileOpening,
+  openKeyFile,
+  parseKeyFile,
+  readAndDeriveKeyFile,
+  serializeKeyFile,
+  startKeyFileOpening,
+  unsealKeyFile,
+} from "./key-file.js";
 import { decodeUnpacked, encodeUnpacked } from "./unpacked.js";
 
 const CONFIG = { type: "config", name: "" } as const;
@@ -40,6 +49,11 @@ export interface InitOptions {
 export interface OpenOptions {
   /** Try this key file (ID or unique prefix) first. */
   readonly keyHint?: string;
+  /**
+   * The key files' opening, started earlier by `startKeyFileOpening` on the same backend,
+   * password and key hint (so its scrypt overlapped other work); `keyHint` is then not used.
+   */
+  readonly opening?: Promise<KeyFileOpening>;
 }
 
 export interface AddKeyOptions {
@@ -121,12 +135,16 @@ export class Repository {
     return repo;
   }
 
-  /** Open an existing repository with the first key file `password` opens. */
+  /**
+   * Open an existing repository with the first key file `password` opens (the config is read
+   * while the first key file's scrypt runs off the main thread).
+   */
   static async open(
     backend: Backend,
     password: string,
     opts: OpenOptions = {},
   ): Promise<Repository> {
+    opts.opening?.catch(() => {}); // its error is reported below, unless an earlier one is
     requirePassword(password);
     if (!(await exists(backend, CONFIG))) {
       throw new ResticTsError(
@@ -134,19 +152,18 @@ export class Repository {
         `there is no repository at ${backend.location} (no config file)`,
       );
     }
-    const ids: string[] = [];
-    for await (const fi of backend.list("key")) ids.push(fi.name);
-    if (opts.keyHint !== undefined) {
-      const hinted = resolvePrefix(opts.keyHint, ids);
-      ids.splice(ids.indexOf(hinted), 1);
-      ids.unshift(hinted);
-    }
+    const { ids, first } = await (opts.opening ??
+      startKeyFileOpening(backend, password, opts.keyHint));
+    const configBytes = backend.load(CONFIG);
+    configBytes.catch(() => {}); // reported below, once a key opened
     let damaged = 0;
-    for (const id of ids) {
+    for (const [i, id] of ids.entries()) {
       let masterKey: MasterKey;
       try {
-        const kf = parseKeyFile(await backend.load({ type: "key", name: id }));
-        masterKey = await openKeyFile(kf, password);
+        const derived = await (i === 0 && first !== undefined
+          ? first
+          : readAndDeriveKeyFile(backend, id, password));
+        masterKey = unsealKeyFile(derived.file, derived.userKey);
       } catch (err) {
         if (isResticTsError(err, "WRONG_PASSWORD")) continue;
         if (isResticTsError(err) && ["CORRUPT", "UNSUPPORTED", "NOT_FOUND"].includes(err.code)) {
@@ -155,7 +172,7 @@ export class Repository {
         }
         throw err;
       }
-      const config = await loadConfig(backend, masterKey, id);
+      const config = openConfig(await configBytes, masterKey, id);
       return new Repository(backend, config, masterKey, id);
     }
     const detail = damaged > 0 ? ` (${damaged} key file(s) could not be read)` : "";
@@ -307,8 +324,7 @@ async function saveKeyFile(
   return id;
 }
 
-async function loadConfig(backend: Backend, masterKey: MasterKey, keyId: string): Promise<Config> {
-  const stored = await backend.load(CONFIG);
+function openConfig(stored: Uint8Array, masterKey: MasterKey, keyId: string): Config {
   let plaintext: Uint8Array;
   try {
     plaintext = openSealed(masterKey, stored);

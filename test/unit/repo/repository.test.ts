@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { MemoryBackend } from "../../../src/backends/mem.js";
+import { startKeyFileOpening } from "../../../src/repo/key-file.js";
 import { Repository } from "../../../src/repo/repository.js";
 
 const FAST = { N: 1024, r: 8, p: 1 };
@@ -124,5 +125,36 @@ describe("Repository", () => {
     cfg[cfg.length - 1] ^= 0xff;
     await backend.save({ type: "config", name: "" }, cfg);
     await expect(Repository.open(backend, "secret")).rejects.toMatchObject({ code: "CORRUPT" });
+  });
+
+  it("opens through a key file opening begun earlier, trying the other keys after the first", async () => {
+    const { backend, repo } = await fresh();
+    const second = await repo.addKey("other", { kdf: FAST });
+    // begun with the hint on the first key: its scrypt runs before open is called
+    const opening = startKeyFileOpening(backend, "other", repo.keyId);
+    expect((await opening).ids).toEqual([repo.keyId, second]);
+    const opened = await Repository.open(backend, "other", { opening });
+    expect(opened.keyId).toBe(second);
+    expect(opened.config).toEqual(repo.config);
+    const direct = await Repository.open(backend, "other", {
+      opening: startKeyFileOpening(backend, "other", second.slice(0, 8)),
+    });
+    expect(direct.keyId).toBe(second);
+    await expect(
+      Repository.open(backend, "nope", { opening: startKeyFileOpening(backend, "nope") }),
+    ).rejects.toMatchObject({ code: "WRONG_PASSWORD", data: { keys: 2 } });
+  });
+
+  it("reports a missing repository before a failed opening, and the opening's own errors", async () => {
+    const empty = new MemoryBackend();
+    await expect(
+      Repository.open(empty, "secret", { opening: startKeyFileOpening(empty, "secret") }),
+    ).rejects.toMatchObject({ code: "NO_REPOSITORY" });
+    const { backend } = await fresh();
+    await expect(
+      Repository.open(backend, "secret", {
+        opening: startKeyFileOpening(backend, "secret", "0".repeat(10)),
+      }),
+    ).rejects.toMatchObject({ code: "NOT_FOUND" });
   });
 });
