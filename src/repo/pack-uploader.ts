@@ -55,6 +55,11 @@ export interface UploadStats {
   bytes: number;
 }
 
+/** Whether packs for `repo` are written to temp files as they grow (a local repository). */
+export function streamsPacksToFiles(repo: Repository, dryRun: boolean): boolean {
+  return !dryRun && repo.backend instanceof LocalBackend;
+}
+
 export class PackUploader {
   readonly stats: UploadStats = { packs: 0, bytes: 0 };
   private readonly running = new Set<Promise<void>>();
@@ -82,7 +87,9 @@ export class PackUploader {
    */
   tempFile(): LocalTempFile | undefined {
     const backend = this.repo.backend;
-    if (this.dryRun || !(backend instanceof LocalBackend)) return undefined;
+    if (!streamsPacksToFiles(this.repo, this.dryRun) || !(backend instanceof LocalBackend)) {
+      return undefined;
+    }
     const tmp = backend.createTemp("data");
     this.temps.add(tmp);
     return tmp;

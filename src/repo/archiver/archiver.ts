@@ -11,6 +11,7 @@ import type { BigIntStats } from "node:fs";
 import { lstatSync, readdirSync, statSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import type { LocalTempFile } from "../../backends/local.js";
 import { chunkBoundaries, chunkStream } from "../../chunker/index.js";
 import { sha256, toHex } from "../../crypto/hash.js";
 import { encodeMasterKey } from "../../crypto/master-key.js";
@@ -24,7 +25,7 @@ import type { IndexedRepository } from "../indexed.js";
 import { acquireLock, type Lock } from "../lock.js";
 import { MODE_PERM, type Node, newNode, serialiseNode } from "../node.js";
 import { DEFAULT_PACK_SIZE } from "../pack.js";
-import { BlobClaims, MainPacker, PackUploader } from "../pack-uploader.js";
+import { BlobClaims, MainPacker, PackUploader, streamsPacksToFiles } from "../pack-uploader.js";
 import type { Repository } from "../repository.js";
 import { type Snapshot, serialiseSnapshot } from "../snapshot.js";
 import { findSnapshot, listSnapshots } from "../snapshots.js";
@@ -681,22 +682,37 @@ export async function backup(
     let claims: BlobClaims | undefined;
     const summary = emptySummary();
     const threads = opts.threads ?? defaultThreads();
+    // Packs of a local repository go to temp files as the workers fill them (see engine.ts).
+    const packFiles = new Map<string, LocalTempFile>();
     const startPool = () =>
       BlobPool.start(
-        cfg,
+        { ...cfg, packFiles: streamsPacksToFiles(repo, opts.dryRun === true) },
         {
           claim: (ids) => (claims as BlobClaims).claimAll("data", ids),
           onBytes: (n) => {
             if (n > 0) emit({ type: "bytes", bytes: n });
           },
           savePack: async (pack) => {
-            await (uploader as PackUploader).upload(
-              "data",
-              pack.id,
-              new Uint8Array(pack.buffer, 0, pack.length),
-              pack.blobs,
-            );
+            const up = uploader as PackUploader;
+            if ("buffer" in pack) {
+              const bytes = new Uint8Array(pack.buffer, 0, pack.length);
+              await up.upload("data", pack.id, bytes, pack.blobs);
+            } else {
+              const tmp = packFiles.get(pack.path);
+              if (tmp === undefined) {
+                throw new ResticTsError("INTERNAL", `backup: unknown pack file ${pack.path}`);
+              }
+              packFiles.delete(pack.path);
+              await up.uploadFile("data", pack.id, tmp, pack.length, pack.blobs);
+            }
             summary.dataAddedPacked += pack.length;
+          },
+          packFile: async () => {
+            const tmp = (uploader as PackUploader).tempFile();
+            if (tmp === undefined) throw new ResticTsError("INTERNAL", "backup: no pack files");
+            const fh = await tmp.handle();
+            packFiles.set(tmp.path, tmp);
+            return { path: tmp.path, fd: fh.fd };
           },
         },
         threads,

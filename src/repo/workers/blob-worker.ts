@@ -36,7 +36,8 @@ const host: EngineHost = {
     for (;;) {
       const r = nextReply();
       if (r.t === "claimed") return r.store;
-      spare.push(r.buffer);
+      if (r.t === "buffer") spare.push(r.buffer);
+      else throw new Error(`blob-worker: unexpected ${r.t} answer`);
     }
   },
   takeBuffer() {
@@ -46,11 +47,22 @@ const host: EngineHost = {
     for (;;) {
       const r = nextReply();
       if (r.t === "buffer") return r.buffer;
-      throw new Error("blob-worker: unexpected claim answer");
+      throw new Error(`blob-worker: unexpected ${r.t} answer`);
+    }
+  },
+  takeFile() {
+    post({ t: "file?" });
+    for (;;) {
+      const r = nextReply();
+      if (r.t === "buffer") spare.push(r.buffer);
+      else if (r.t === "file") {
+        if (r.fd < 0) throw new Error("blob-worker: no temp file for a pack");
+        return { path: r.path, fd: r.fd };
+      } else throw new Error(`blob-worker: unexpected ${r.t} answer`);
     }
   },
   packFinished(pack) {
-    post({ t: "pack", pack }, [pack.buffer]);
+    post({ t: "pack", pack }, "buffer" in pack ? [pack.buffer] : []);
   },
 };
 

@@ -4,10 +4,12 @@
 // (restic design.rst "Pack Format") into a data pack of about the target size, whose header
 // is sealed and appended when the pack is full. Files are read into WebAssembly memory so
 // zstd works on them without copies; every buffer is allocated once and reused. A large file
-// may come as one segment of several, each on its own worker (split.ts).
+// may come as one segment of several, each on its own worker (split.ts). For a local
+// repository (cfg.packFiles) a pack is not held whole: sealed blobs gather in a stage buffer
+// that is written to the pack's temp file whenever it fills, as restic writes its packs.
 
 import { createHash, type Hash } from "node:crypto";
-import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, readSync, writeSync } from "node:fs";
 import { Chunker } from "../../chunker/index.js";
 import {
   decodeMasterKey,
@@ -15,6 +17,7 @@ import {
   SEAL_OVERHEAD,
   sealInto,
 } from "../../crypto/master-key.js";
+import { largeArrayBuffer } from "../../huge-pages.js";
 import { RawZstd } from "../compression.js";
 import type { Id } from "../id.js";
 import { buildPackHeader, COMPRESSED_ENTRY_SIZE, HEADER_LENGTH_SIZE } from "../pack.js";
@@ -41,12 +44,17 @@ export function packCapacity(cfg: Pick<EngineConfig, "packSize" | "maxSize">): n
   return Math.max(cfg.packSize, cfg.maxSize + 1024) + HEADER_RESERVE;
 }
 
+/** Sealed blobs gathered before a write to a pack file (cfg.packFiles). */
+const STAGE_GATHER = 1024 * 1024;
+
 /** What the engine needs from its surroundings; every call is synchronous. */
 export interface EngineHost {
   /** For each ID: 1 = store it (it is new and now claimed by this engine), 0 = known. */
   claim(ids: Id[], bytesRead: number): Uint8Array;
   /** An empty pack buffer of at least packCapacity bytes (may block until one is free). */
   takeBuffer(): ArrayBuffer;
+  /** A new temp file for a pack (cfg.packFiles): its path and an open descriptor to write. */
+  takeFile(): { path: string; fd: number };
   /** A finished pack; the buffer now belongs to the host. */
   packFinished(pack: FinishedPack): void;
 }
@@ -96,8 +104,13 @@ export class BlobEngine {
   private readonly key: MasterKey;
   private readonly chunker: Chunker;
   private readonly cap: number;
+  /** The open pack's buffer: the whole pack, or (packFile) the stage of its unwritten tail. */
   private pack: Uint8Array | undefined;
+  /** Bytes of the open pack so far. */
   private packLen = 0;
+  /** The open pack's temp file, and how many of its bytes are written there (packFiles). */
+  private packFile: { path: string; fd: number; written: number } | undefined;
+  private stage: Uint8Array | undefined;
   private packHash: Hash | undefined;
   private entries: { type: "data"; id: Id; length: number; uncompressedLength?: number }[] = [];
   private packed: PackedBlob[] = [];
@@ -330,14 +343,11 @@ export class BlobEngine {
     ) {
       this.finishPack();
     }
-    if (this.pack === undefined) {
-      this.pack = new Uint8Array(this.host.takeBuffer());
-      this.packLen = 0;
-      this.packHash = createHash("sha256");
-    }
-    const pack = this.pack;
-    const n = sealInto(this.key, data, pack, this.packLen);
-    this.packHash?.update(pack.subarray(this.packLen, this.packLen + n));
+    if (this.pack === undefined) this.openPack();
+    const pack = this.room(need);
+    const at = this.packLen - (this.packFile?.written ?? 0);
+    const n = sealInto(this.key, data, pack, at);
+    this.packHash?.update(pack.subarray(at, at + n));
     this.entries.push(
       uncompressedLength === undefined
         ? { type: "data", id, length: n }
@@ -351,24 +361,67 @@ export class BlobEngine {
     this.packLen += n;
   }
 
+  private openPack(): void {
+    this.packLen = 0;
+    this.packHash = createHash("sha256");
+    if (this.cfg.packFiles !== true) {
+      this.pack = new Uint8Array(this.host.takeBuffer());
+      return;
+    }
+    const { path, fd } = this.host.takeFile();
+    this.packFile = { path, fd, written: 0 };
+    this.stage ??= new Uint8Array(
+      largeArrayBuffer(Math.max(this.cfg.maxSize + 1024, HEADER_RESERVE) + STAGE_GATHER),
+    );
+    this.pack = this.stage;
+  }
+
+  /** The open pack's buffer, with room for `need` more bytes (written out to its file if not). */
+  private room(need: number): Uint8Array {
+    const pack = this.pack as Uint8Array;
+    const file = this.packFile;
+    if (file !== undefined && this.packLen - file.written + need > pack.length) this.writeOut();
+    return pack;
+  }
+
+  /** Write the stage to the open pack's file. */
+  private writeOut(): void {
+    const file = this.packFile as { fd: number; written: number };
+    const stage = this.pack as Uint8Array;
+    const end = this.packLen - file.written;
+    for (let off = 0; off < end; ) {
+      off += writeSync(file.fd, stage, off, end - off, file.written + off);
+    }
+    file.written = this.packLen;
+  }
+
   /** Seal the header onto the open pack and hand it over. */
   private finishPack(): void {
-    const pack = this.pack;
-    if (pack === undefined || this.entries.length === 0) return;
+    if (this.pack === undefined || this.entries.length === 0) return;
     const header = buildPackHeader(this.entries);
-    const n = sealInto(this.key, header, pack, this.packLen);
-    new DataView(pack.buffer, pack.byteOffset).setUint32(this.packLen + n, n, true);
+    const pack = this.room(header.length + SEAL_OVERHEAD + HEADER_LENGTH_SIZE);
+    const at = this.packLen - (this.packFile?.written ?? 0);
+    const n = sealInto(this.key, header, pack, at);
+    new DataView(pack.buffer, pack.byteOffset).setUint32(at + n, n, true);
     const total = this.packLen + n + HEADER_LENGTH_SIZE;
     const hash = this.packHash ?? createHash("sha256");
-    hash.update(pack.subarray(this.packLen, total));
+    hash.update(pack.subarray(at, at + n + HEADER_LENGTH_SIZE));
     const id = hash.digest("hex");
     const blobs = this.packed;
+    const file = this.packFile;
+    this.packLen = total;
+    if (file !== undefined) this.writeOut();
     this.pack = undefined;
+    this.packFile = undefined;
     this.packHash = undefined;
     this.entries = [];
     this.packed = [];
     this.packLen = 0;
-    this.host.packFinished({ id, buffer: pack.buffer as ArrayBuffer, length: total, blobs });
+    this.host.packFinished(
+      file !== undefined
+        ? { id, path: file.path, length: total, blobs }
+        : { id, buffer: pack.buffer as ArrayBuffer, length: total, blobs },
+    );
   }
 
   /** Finish the open pack, if any (end of the backup). */

@@ -31,6 +31,11 @@ export interface PoolHost {
   onBytes(n: number): void;
   /** Upload a finished pack; resolves when its buffer may be reused. */
   savePack(pack: FinishedPack): Promise<void>;
+  /**
+   * A new temp file for a worker's pack (EngineConfig.packFiles): its path and an open
+   * descriptor, which stays open until the pack is saved or the pool is closed.
+   */
+  packFile?(): Promise<{ path: string; fd: number }>;
 }
 
 interface Job {
@@ -82,14 +87,21 @@ export class BlobPool {
     const n = script === undefined ? 0 : threads;
     const pool = new BlobPool(cfg, host, n + 1);
     if (script === undefined) {
-      pool.inline = await BlobEngine.create(cfg, {
-        claim: (ids, bytes) => {
-          host.onBytes(bytes);
-          return host.claim(ids);
+      // inline, every call must be synchronous: packs stay in memory
+      pool.inline = await BlobEngine.create(
+        { ...cfg, packFiles: false },
+        {
+          claim: (ids, bytes) => {
+            host.onBytes(bytes);
+            return host.claim(ids);
+          },
+          takeBuffer: () => pool.free.pop() ?? largeArrayBuffer(pool.capacity),
+          takeFile: () => {
+            throw new ResticTsError("INTERNAL", "blob engine: no pack files inline");
+          },
+          packFinished: (pack) => pool.upload(pack, undefined),
         },
-        takeBuffer: () => pool.free.pop() ?? largeArrayBuffer(pool.capacity),
-        packFinished: (pack) => pool.upload(pack, undefined),
-      });
+      );
       return pool;
     }
     await Promise.all(Array.from({ length: n }, () => pool.spawn(script)));
@@ -148,6 +160,21 @@ export class BlobPool {
         this.waiting.push(slot);
         this.serve();
         break;
+      case "file?": {
+        const make = this.host.packFile;
+        const file =
+          make === undefined
+            ? Promise.reject(new ResticTsError("INTERNAL", "blob pool: no pack files here"))
+            : make.call(this.host);
+        file.then(
+          ({ path, fd }) => this.reply(slot, { t: "file", path, fd }),
+          (err: Error) => {
+            this.fail(slot, err);
+            this.reply(slot, { t: "file", path: "", fd: -1 });
+          },
+        );
+        break;
+      }
       case "pack":
         this.upload(msg.pack, slot);
         break;
@@ -170,8 +197,10 @@ export class BlobPool {
   private upload(pack: FinishedPack, slot: Slot | undefined): void {
     const p = this.host.savePack(pack).then(
       () => {
-        this.free.push(pack.buffer);
-        this.serve();
+        if ("buffer" in pack) {
+          this.free.push(pack.buffer);
+          this.serve();
+        }
       },
       (err: Error) => this.fail(slot, err),
     );

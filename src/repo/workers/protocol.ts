@@ -24,6 +24,11 @@ export interface EngineConfig {
   readonly readSize: number;
   /** Files at least this large are split over the workers (default split.ts SPLIT_MIN). */
   readonly splitSize?: number;
+  /**
+   * Write packs to temp files the main thread creates (a local repository) as they grow,
+   * instead of building them whole in memory.
+   */
+  readonly packFiles?: boolean;
 }
 
 /** One file to read. */
@@ -73,13 +78,15 @@ export interface PackedBlob {
   readonly uncompressedLength?: number;
 }
 
-/** A finished data pack: `bytes[0, length)` is the whole pack file, named `id`. */
-export interface FinishedPack {
+/**
+ * A finished data pack named `id`, `length` bytes: in memory (`buffer[0, length)`), or written
+ * whole to the temp file at `path` (packFiles), which the main thread renames into place.
+ */
+export type FinishedPack = {
   readonly id: Id;
-  readonly buffer: ArrayBuffer;
   readonly length: number;
   readonly blobs: PackedBlob[];
-}
+} & ({ readonly buffer: ArrayBuffer } | { readonly path: string });
 
 // --- wire messages ---------------------------------------------------------------------------
 
@@ -91,12 +98,15 @@ export type ToWorker =
 /** Replies on the synchronous port (the worker blocks on them). */
 export type SyncReply =
   | { readonly t: "claimed"; readonly store: Uint8Array }
-  | { readonly t: "buffer"; readonly buffer: ArrayBuffer };
+  | { readonly t: "buffer"; readonly buffer: ArrayBuffer }
+  /** A temp file for the next pack: its path and the main thread's open descriptor (-1: failed). */
+  | { readonly t: "file"; readonly path: string; readonly fd: number };
 
 export type FromWorker =
   | { readonly t: "ready" }
   | { readonly t: "claim"; readonly ids: Id[]; readonly bytesRead: number }
   | { readonly t: "buffer?" }
+  | { readonly t: "file?" }
   | { readonly t: "pack"; readonly pack: FinishedPack }
   | { readonly t: "done"; readonly job: number; readonly results: FileResult[] }
   | { readonly t: "flushed"; readonly job: number }

@@ -39,6 +39,9 @@ async function engine(c: EngineConfig): Promise<{ e: BlobEngine; stored: Set<str
         return 1;
       }),
     takeBuffer: () => new ArrayBuffer(packCapacity(c)),
+    takeFile: () => {
+      throw new Error("packs stay in memory here");
+    },
     packFinished: () => {},
   });
   return { e, stored };
