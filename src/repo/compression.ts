@@ -9,6 +9,7 @@
 import { createRequire } from "node:module";
 import path from "node:path";
 import { ResticTsError } from "../errors.js";
+import { largeArrayBuffer } from "../huge-pages.js";
 import { type NativeZstd, nativeZstd } from "./zstd-native.js";
 
 export type CompressionMode = "auto" | "off" | "max";
@@ -299,8 +300,8 @@ interface RawEngine {
 }
 
 function nativeEngine(z: NativeZstd, inputSize: number, maxBlob: number): RawEngine {
-  const input = new Uint8Array(inputSize);
-  const output = new Uint8Array(z.compressBound(maxBlob));
+  const input = new Uint8Array(largeArrayBuffer(inputSize));
+  const output = new Uint8Array(largeArrayBuffer(z.compressBound(maxBlob)));
   return {
     input: () => input,
     compress(offset, length, level) {

@@ -15,6 +15,7 @@ import { CTR_SLICE } from "../crypto/aes-ctr.js";
 import { sha256, toHex } from "../crypto/hash.js";
 import { type MasterKey, open, openEach, SEAL_OVERHEAD } from "../crypto/master-key.js";
 import { fromSystemError, isResticTsError, ResticTsError } from "../errors.js";
+import { largeArrayBuffer } from "../huge-pages.js";
 import { decompress } from "./compression.js";
 import type { Id } from "./id.js";
 import type { BlobType } from "./pack.js";
@@ -53,8 +54,7 @@ export class ScratchBuffer {
   /** A view of at least `n` bytes (contents undefined). */
   get(n: number): Uint8Array {
     if (this.buf.length < n) {
-      const b = Buffer.allocUnsafeSlow(Math.max(n, SEGMENT_SIZE));
-      this.buf = new Uint8Array(b.buffer, b.byteOffset, b.length);
+      this.buf = new Uint8Array(largeArrayBuffer(Math.max(n, SEGMENT_SIZE)));
     }
     return this.buf.subarray(0, n);
   }
