@@ -110,15 +110,7 @@ export class LocalBackend implements Backend {
       await fs.unlink(tmpName).catch(() => {});
       throw fromSystemError(err, what);
     }
-    try {
-      await fsyncDir(dir);
-      // Read-only to avoid accidental changes; some filesystems refuse chmod, which is fine.
-      await fs.chmod(finalName, readOnlyMode(modes.file)).catch((err) => {
-        if (!isPermissionError(err)) throw err;
-      });
-    } catch (err) {
-      throw fromSystemError(err, what);
-    }
+    await settleSaved(finalName, modes, what);
   }
 
   /**
@@ -194,14 +186,7 @@ export class LocalBackend implements Backend {
       await tmp.discard();
       throw fromSystemError(err, what);
     }
-    try {
-      await fsyncDir(dir);
-      await fs.chmod(finalName, readOnlyMode(modes.file)).catch((err) => {
-        if (!isPermissionError(err)) throw err;
-      });
-    } catch (err) {
-      throw fromSystemError(err, what);
-    }
+    await settleSaved(finalName, modes, what);
   }
 
   async load(h: Handle, range?: ByteRange): Promise<Uint8Array> {
@@ -383,6 +368,21 @@ async function mkdirIfMissing(dir: string, mode: number): Promise<void> {
 }
 
 /** fsync a file, ignoring filesystems that cannot (like restic). */
+/**
+ * The end of a save, once the file is renamed into place: fsync its directory, then make the
+ * file read-only to avoid accidental changes (some filesystems refuse chmod, which is fine).
+ */
+async function settleSaved(finalName: string, modes: Modes, what: string): Promise<void> {
+  try {
+    await fsyncDir(path.dirname(finalName));
+    await fs.chmod(finalName, readOnlyMode(modes.file)).catch((err) => {
+      if (!isPermissionError(err)) throw err;
+    });
+  } catch (err) {
+    throw fromSystemError(err, what);
+  }
+}
+
 async function syncFile(fh: fs.FileHandle): Promise<void> {
   try {
     await fh.sync();

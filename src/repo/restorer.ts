@@ -265,7 +265,10 @@ export async function restoreTree(
     if (opts.onError) opts.onError(location, err);
     else throw err;
   };
-  const loader = new TreePrefetcher(repo, 8, 256);
+  // trees read ahead of the walk: each parsed tree waiting here is memory (a directory of
+  // 200 subdirectories used to bring all 200 in at once: ~8 MiB more peak RSS for 20,000
+  // files); 16 keep the 8 loads busy
+  const loader = new TreePrefetcher(repo, 8, 16);
   const rootTree =
     opts.subfolder !== undefined && opts.subfolder !== ""
       ? await findTreeDirectory(repo, treeId, opts.subfolder)
@@ -413,7 +416,7 @@ export async function restoreTree(
       if (firstOfGroup.has(item.linkKey)) continue;
       firstOfGroup.set(item.linkKey, item.path);
     }
-    files.push({ path: item.path, location: item.location, content: item.content });
+    files.push(item as FileTarget); // content checked above: no copy per file
   }
   await restoreFileContents(repo, files, {
     sparse: opts.sparse,

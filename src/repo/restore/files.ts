@@ -482,20 +482,22 @@ export async function restoreFileContents(
         blobs = new Map();
         packs.set(loc.packId, blobs);
       }
-      let bw = blobs.get(id);
+      const bw = blobs.get(id);
       if (bw === undefined) {
-        bw = {
+        // arrays made with their first element: an empty array grown by push() reserves 17
+        // slots (~300 bytes more per blob, ~6 MiB of heap for 20,000 small files)
+        blobs.set(id, {
           id,
           offset: loc.offset,
           length: loc.length,
           uncompressedLength: loc.uncompressedLength,
-          files: [],
-          offsets: [],
-        };
-        blobs.set(id, bw);
+          files: [st],
+          offsets: [off],
+        });
+      } else {
+        bw.files.push(st);
+        bw.offsets.push(off);
       }
-      bw.files.push(st);
-      bw.offsets.push(off);
       off += loc.uncompressedLength ?? loc.length - 32;
     }
     st.size = off;
