@@ -4,6 +4,7 @@
 // from packs by the byte range the index gives, authenticated, decompressed (v2 types 2/3,
 // checked against their uncompressed length) and verified against their ID (SHA-256).
 
+import { mapLimit } from "../backends/limit.js";
 import { sha256, toHex } from "../crypto/hash.js";
 import { open as openSealed } from "../crypto/master-key.js";
 import { isResticTsError, ResticTsError } from "../errors.js";
@@ -19,24 +20,6 @@ import { parseTree, type Tree } from "./tree.js";
 const INDEX_LOAD_CONCURRENCY = 8;
 /** The largest blob restic writes is a chunk of 8 MiB; trees can be larger, never absurdly. */
 export const MAX_BLOB_SIZE = 512 * 1024 * 1024;
-
-/** Run `fn` over `items` with at most `limit` promises in flight; results in input order. */
-export async function mapLimit<T, R>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T) => Promise<R>,
-): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i]);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
-}
 
 /** Load and merge every index file of `repo`. */
 export async function loadMasterIndex(repo: Repository): Promise<MasterIndex> {

@@ -6,11 +6,11 @@
 // exclusive locks. Stale locks never conflict.
 
 import os from "node:os";
+import { mapLimit } from "../backends/limit.js";
 import { isResticTsError, ResticTsError } from "../errors.js";
 import { goJsonString } from "./gostring.js";
 import { goTimeNow, tryParseGoTime } from "./gotime.js";
 import type { Id } from "./id.js";
-import { mapLimit } from "./indexed.js";
 import type { Repository } from "./repository.js";
 
 export const STALE_AFTER_MS = 30 * 60 * 1000;

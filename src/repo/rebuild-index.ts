@@ -3,6 +3,7 @@
 // readAllPacks), write index files for the lot superseding every old one (index-writer.ts),
 // then delete the old ones. Also the logging and removal helpers prune and forget share.
 
+import { mapLimit } from "../backends/limit.js";
 import type { MasterKey } from "../crypto/master-key.js";
 import { open } from "../crypto/master-key.js";
 import { describeError } from "./check/findings.js";
@@ -10,7 +11,6 @@ import { packSizeFromEntries } from "./check/index-check.js";
 import type { Id } from "./id.js";
 import { type IndexPack, parseIndex } from "./index-file.js";
 import { IndexWriter, WHEN_FULL } from "./index-writer.js";
-import { mapLimit } from "./indexed.js";
 import { MasterIndex } from "./master-index.js";
 import { type PackBlob, readPackHeaderWith } from "./pack.js";
 import type { Repository } from "./repository.js";

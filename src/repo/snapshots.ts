@@ -3,9 +3,9 @@
 // (Snapshot.HasHostname, HasTagList, HasPaths; FindLatestSnapshot makes the paths absolute).
 
 import * as nodePath from "node:path";
+import { mapLimit } from "../backends/limit.js";
 import { ResticTsError } from "../errors.js";
 import { type Id, resolvePrefix } from "./id.js";
-import { mapLimit } from "./indexed.js";
 import type { Repository } from "./repository.js";
 import { parseSnapshot, type Snapshot } from "./snapshot.js";
 

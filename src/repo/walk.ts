@@ -15,11 +15,11 @@
 // Also here: Go's path.Clean/path.Join, restic 0.16's `SNAPSHOT:subfolder` syntax and
 // FindTreeDirectory (the tree of a directory inside a snapshot).
 
+import { mapLimit } from "../backends/limit.js";
 import { isResticTsError, ResticTsError } from "../errors.js";
 import type { BlobSet } from "./blob-set.js";
 import { goQuote } from "./gostring.js";
 import type { Id } from "./id.js";
-import { mapLimit } from "./indexed.js";
 import type { Node } from "./node.js";
 import { compareNames, type Tree } from "./tree.js";
 

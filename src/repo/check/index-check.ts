@@ -3,9 +3,9 @@
 // the legacy format, a pack listed in several index files, and a pack holding both tree and
 // data blobs are hints. The pack sizes the index implies (header + blobs) come out too.
 
+import { mapLimit } from "../../backends/limit.js";
 import type { Id } from "../id.js";
 import { parseIndex } from "../index-file.js";
-import { mapLimit } from "../indexed.js";
 import { type IndexEntry, MasterIndex } from "../master-index.js";
 import { entrySize, HEADER_LENGTH_SIZE } from "../pack.js";
 import type { Repository } from "../repository.js";

@@ -4,9 +4,9 @@
 // each pack it reads).
 
 import type { FileInfo } from "../../backends/backend.js";
+import { mapLimit } from "../../backends/limit.js";
 import { open } from "../../crypto/master-key.js";
 import type { Id } from "../id.js";
-import { mapLimit } from "../indexed.js";
 import { readPackHeaderWith } from "../pack.js";
 import type { Repository } from "../repository.js";
 import { describeError, errorFinding, type Finding } from "./findings.js";

@@ -6,10 +6,11 @@
 // loaded (not indexed, pack damaged) is an error of its own. Trees are walked breadth-first,
 // several loads in flight (walk.ts streamTrees).
 
+import { mapLimit } from "../../backends/limit.js";
 import { BlobSet } from "../blob-set.js";
 import { goQuote } from "../gostring.js";
 import type { Id } from "../id.js";
-import { type IndexedRepository, mapLimit } from "../indexed.js";
+import type { IndexedRepository } from "../indexed.js";
 import type { MasterIndex } from "../master-index.js";
 import { validateNodeName } from "../node.js";
 import { loadSnapshot } from "../snapshots.js";
