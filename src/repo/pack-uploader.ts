@@ -86,11 +86,8 @@ export class PackUploader {
    * run); undefined otherwise (build packs in memory and `upload` them).
    */
   tempFile(): LocalTempFile | undefined {
-    const backend = this.repo.backend;
-    if (!streamsPacksToFiles(this.repo, this.dryRun) || !(backend instanceof LocalBackend)) {
-      return undefined;
-    }
-    const tmp = backend.createTemp("data");
+    if (!streamsPacksToFiles(this.repo, this.dryRun)) return undefined;
+    const tmp = (this.repo.backend as LocalBackend).createTemp("data");
     this.temps.add(tmp);
     return tmp;
   }

@@ -161,11 +161,9 @@ export class BlobPool {
         this.serve();
         break;
       case "file?": {
-        const make = this.host.packFile;
         const file =
-          make === undefined
-            ? Promise.reject(new ResticTsError("INTERNAL", "blob pool: no pack files here"))
-            : make.call(this.host);
+          this.host.packFile?.() ??
+          Promise.reject(new ResticTsError("INTERNAL", "blob pool: no pack files here"));
         file.then(
           ({ path, fd }) => this.reply(slot, { t: "file", path, fd }),
           (err: Error) => {
