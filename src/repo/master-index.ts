@@ -99,6 +99,8 @@ export class MasterIndex {
   private packCountValue = 0;
   private packTable = new Uint32Array(128);
   private packTableMask = 127;
+  /** Pack IDs as hex, made on first use (a lookup's result names its pack). */
+  private packIdText: (Id | undefined)[] = [];
   private readonly seed: Uint32Array;
 
   constructor() {
@@ -187,7 +189,12 @@ export class MasterIndex {
   }
 
   private packIdAt(p: number): Id {
-    return wordsToHex(this.packWords, p * 8);
+    let id = this.packIdText[p];
+    if (id === undefined) {
+      id = wordsToHex(this.packWords, p * 8);
+      this.packIdText[p] = id;
+    }
+    return id;
   }
 
   // --- blobs -------------------------------------------------------------------------------
@@ -366,16 +373,11 @@ export class MasterIndex {
     return out;
   }
 
-  private entryAt(e: number, packIds: (Id | undefined)[]): IndexEntry {
+  private entryAt(e: number): IndexEntry {
     const ids = this.idChunks[e >>> CHUNK_BITS];
     const m = this.metaChunks[e >>> CHUNK_BITS];
     const at = (e & CHUNK_MASK) * 4;
-    const p = (m[at] & ~TREE_BIT) >>> 0;
-    let packId = packIds[p];
-    if (packId === undefined) {
-      packId = this.packIdAt(p);
-      packIds[p] = packId;
-    }
+    const packId = this.packIdAt((m[at] & ~TREE_BIT) >>> 0);
     const base = {
       type: (m[at] & TREE_BIT ? "tree" : "data") as BlobType,
       id: wordsToHex(ids, (e & CHUNK_MASK) * 8),
@@ -388,9 +390,8 @@ export class MasterIndex {
 
   /** All entries in the order they were added. Do not modify the index while iterating. */
   *entries(): IterableIterator<IndexEntry> {
-    const packIds: (Id | undefined)[] = [];
     const n = this.count;
-    for (let e = 0; e < n; e++) yield this.entryAt(e, packIds);
+    for (let e = 0; e < n; e++) yield this.entryAt(e);
   }
 
   [Symbol.iterator](): IterableIterator<IndexEntry> {
@@ -414,11 +415,10 @@ export class MasterIndex {
       const p = (this.metaChunks[e >>> CHUNK_BITS][(e & CHUNK_MASK) * 4] & ~TREE_BIT) >>> 0;
       order[fill[p]++] = e;
     }
-    const packIds: (Id | undefined)[] = [];
     for (let p = 0; p < np; p++) {
       if (start[p] === start[p + 1]) continue;
       const blobs: IndexEntry[] = [];
-      for (let i = start[p]; i < start[p + 1]; i++) blobs.push(this.entryAt(order[i], packIds));
+      for (let i = start[p]; i < start[p + 1]; i++) blobs.push(this.entryAt(order[i]));
       yield { packId: blobs[0].packId, blobs };
     }
   }
@@ -447,6 +447,7 @@ export class MasterIndex {
       np++;
     }
     this.packCountValue = np;
+    this.packIdText = [];
     let size = 128;
     while (np * 4 > size * 3) size *= 2;
     this.rebuildPackTable(size);

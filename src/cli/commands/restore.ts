@@ -4,13 +4,13 @@
 // errors" at the end) with restic 0.16's subfolder syntax, --sparse, progress bar on a
 // terminal and JSON status/summary lines with --json.
 
-import * as v8 from "node:v8";
 import { ResticTsError } from "../../errors.js";
 import { restoreFilter } from "../../repo/filter.js";
 import { goTimeString } from "../../repo/gotime.js";
 import { newRestoreProgress, restoreTree } from "../../repo/restorer.js";
 import { findSnapshot } from "../../repo/snapshots.js";
 import { splitSnapshotRef } from "../../repo/walk.js";
+import { keepYoungGenerationSmall } from "../../young-generation.js";
 import type { Command } from "../command.js";
 import {
   Progress,
@@ -82,12 +82,7 @@ export const restoreCommand: Command = {
         `[timing] ${step} at ${(performance.now() / 1000).toFixed(3)} s, rss ${mib(m.rss)} MiB, heap ${mib(m.heapUsed)}/${mib(m.heapTotal)} MiB, external ${mib(m.external)} MiB\n`,
       );
     };
-    // V8's young generation doubles (up to 2 x 16 MiB here) while a restore's plan keeps
-    // surviving scavenges, and stays that size: keeping it at its start-up size costs no
-    // measurable time and ~24 MiB of peak RSS for 20,000 small files (bench/RESULTS.md
-    // "## restore"). Read by V8 each time it would grow the young generation, so it works
-    // when set at run time (unlike --max-semi-space-size); this process ends with the command.
-    v8.setFlagsFromString("--semi-space-growth-factor=1");
+    keepYoungGenerationSmall();
     timing("open");
     const repo = await ctx.openRepository();
     timing("opened");

@@ -109,6 +109,8 @@ export interface BackupResult {
 const SMALL_FILE = 1024 * 1024;
 const BATCH_BYTES = 1024 * 1024;
 const BATCH_FILES = 128;
+/** The walk yields to the event loop after this long (ms), so claims are answered promptly. */
+const YIELD_MS = 1;
 
 type FsPath = string | Buffer;
 
@@ -167,6 +169,8 @@ class Archiver {
   private capacityWaiters: (() => void)[] = [];
 
   private pool: Promise<BlobPool> | undefined;
+  /** When the walk last let the event loop run (performance.now()). */
+  private lastYield = 0;
 
   constructor(
     private readonly repo: IndexedRepository,
@@ -260,6 +264,19 @@ class Archiver {
       this.batchBytes += size;
       if (this.batchBytes >= BATCH_BYTES || this.batch.length >= BATCH_FILES) this.dispatchBatch();
     });
+  }
+
+  /**
+   * Let the event loop run if the walk has held it for a while: a directory's items are
+   * started one after another through promises that are already settled, so without this
+   * the workers' claims (their messages) would wait for the whole directory; the workers
+   * block on those answers.
+   */
+  private async yieldToEvents(): Promise<void> {
+    const now = performance.now();
+    if (now - this.lastYield < YIELD_MS) return;
+    await new Promise((resolve) => setImmediate(resolve));
+    this.lastYield = performance.now();
   }
 
   // --- items -------------------------------------------------------------------------------
@@ -438,6 +455,7 @@ class Archiver {
         prev,
       );
       children.push(h.node);
+      await this.yieldToEvents();
     }
     this.dispatchBatch();
     return pending(

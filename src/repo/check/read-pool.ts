@@ -6,6 +6,7 @@
 import { Worker } from "node:worker_threads";
 import type { MasterKey } from "../../crypto/master-key.js";
 import { ResticTsError } from "../../errors.js";
+import { keepAfterWorkerStart } from "../../young-generation.js";
 import { workerScript } from "../worker-thread.js";
 import type { PackProblem, PackToRead } from "./verify-pack.js";
 
@@ -39,7 +40,9 @@ export class ReadPool {
     if (script === undefined || threads < 1) return undefined;
     const data = { root, encrypt: key.encrypt, macK: key.macK, macR: key.macR };
     return new ReadPool(
-      Array.from({ length: threads }, () => new Worker(script, { workerData: data })),
+      Array.from({ length: threads }, () =>
+        keepAfterWorkerStart(new Worker(script, { workerData: data })),
+      ),
     );
   }
 

@@ -13,6 +13,7 @@ import { createRequire } from "node:module";
 import * as os from "node:os";
 import { Worker } from "node:worker_threads";
 import { ResticTsError } from "../../errors.js";
+import { keepAfterWorkerStart } from "../../young-generation.js";
 
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require("node:worker_threads");
@@ -110,7 +111,9 @@ export class DecodePool {
     const slots: Slot[] = [];
     try {
       for (let i = 0; i < n; i++) {
-        const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { zstdIndex } });
+        const worker = keepAfterWorkerStart(
+          new Worker(WORKER_SOURCE, { eval: true, workerData: { zstdIndex } }),
+        );
         worker.unref();
         await new Promise<void>((resolve, reject) => {
           worker.once("message", (m: { ready?: boolean; failed?: string }) =>

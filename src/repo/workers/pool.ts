@@ -11,6 +11,7 @@ import { fileURLToPath } from "node:url";
 import { MessageChannel, type MessagePort, Worker } from "node:worker_threads";
 import { ResticTsError } from "../../errors.js";
 import { largeArrayBuffer } from "../../huge-pages.js";
+import { keepAfterWorkerStart } from "../../young-generation.js";
 import type { Id } from "../id.js";
 import { BlobEngine, packCapacity } from "./engine.js";
 import type {
@@ -115,10 +116,12 @@ export class BlobPool {
   private spawn(script: string): Promise<void> {
     const ctl = new Int32Array(new SharedArrayBuffer(4));
     const { port1, port2 } = new MessageChannel();
-    const worker = new Worker(script, {
-      workerData: { config: this.cfg, ctl: ctl.buffer, sync: port2 },
-      transferList: [port2],
-    });
+    const worker = keepAfterWorkerStart(
+      new Worker(script, {
+        workerData: { config: this.cfg, ctl: ctl.buffer, sync: port2 },
+        transferList: [port2],
+      }),
+    );
     const slot: Slot = { worker, sync: port1, ctl, jobs: new Map(), load: 0 };
     this.slots.push(slot);
     return new Promise((resolve, reject) => {
