@@ -44,7 +44,11 @@ export function packCapacity(cfg: Pick<EngineConfig, "packSize" | "maxSize">): n
   return Math.max(cfg.packSize, cfg.maxSize + 1024) + HEADER_RESERVE;
 }
 
-/** Sealed blobs gathered before a write to a pack file (cfg.packFiles). */
+/**
+ * Sealed blobs gathered before a write to a pack file (cfg.packFiles). The stage has room for
+ * the largest blob besides, but is written out once this much is in it, so only its first
+ * megabytes are ever touched (resident) when blobs are small.
+ */
 const STAGE_GATHER = 1024 * 1024;
 
 /** What the engine needs from its surroundings; every call is synchronous. */
@@ -359,6 +363,9 @@ export class BlobEngine {
         : { id, offset: this.packLen, length: n, uncompressedLength },
     );
     this.packLen += n;
+    if (this.packFile !== undefined && this.packLen - this.packFile.written >= STAGE_GATHER) {
+      this.writeOut();
+    }
   }
 
   private openPack(): void {
