@@ -3,10 +3,11 @@
 // AES-256 key, 32..48 the Poly1305-AES k, 48..64 Poly1305's r. The result is the "user key"
 // that opens a key file's sealed master key.
 //
-// Fast path: node:crypto.scrypt (OpenSSL, on libuv's thread pool). Portable path: scrypt-js,
-// cross-tested against it and imported only when used (~20 ms of every command's start-up
-// otherwise). Parameters come from key files, which may be hostile, so they are bounded before
-// any memory is allocated.
+// Fast path: node:crypto.scrypt (OpenSSL, on libuv's thread pool, overlapping the start-up).
+// Portable path, also taken where OpenSSL refuses parameters Go accepts: scrypt-wasm.ts (ROMix
+// in WebAssembly SIMD, half OpenSSL's table, two lanes at once: bench/RESULTS.md "### scrypt in
+// WebAssembly"), imported only when used. Parameters come from key files, which may be
+// hostile, so they are bounded before any memory is allocated.
 
 import { scrypt as nodeScrypt } from "node:crypto";
 import { ResticTsError } from "../errors.js";
@@ -124,7 +125,11 @@ export async function scryptRaw(
   });
 }
 
-/** Raw scrypt in pure JS (scrypt-js); same results as `scryptRaw`, about 3x slower. */
+/**
+ * Raw scrypt in WebAssembly (scrypt-wasm.ts), without OpenSSL; same results as `scryptRaw`.
+ * Every other entry of the table (half OpenSSL's memory) and two lanes mixed at once when p > 1:
+ * the CPU time of OpenSSL for p = 1, 1.3x for restic's p = 7, on the calling thread.
+ */
 export async function scryptRawPortable(
   password: string | Uint8Array,
   salt: Uint8Array,
@@ -133,8 +138,8 @@ export async function scryptRawPortable(
 ): Promise<Uint8Array> {
   validateKdfParams(params);
   checkLength(length);
-  const scryptJs = (await import("scrypt-js")).default;
-  return scryptJs.scrypt(passwordBytes(password), salt, params.N, params.r, params.p, length);
+  const { scryptWasm } = await import("./scrypt-wasm.js");
+  return scryptWasm(passwordBytes(password), salt, params, length, { tradeoff: 2, lanes: 2 });
 }
 
 /** Split scrypt's 64 bytes as restic does: encrypt = 0..32, mac.k = 32..48, mac.r = 48..64. */
@@ -160,7 +165,7 @@ export async function deriveKey(
   return userKeyFromKdfOutput(await scryptRaw(password, salt, params, KDF_OUTPUT_LENGTH));
 }
 
-/** `deriveKey` in pure JS (scrypt-js), for platforms without node:crypto.scrypt. */
+/** `deriveKey` in WebAssembly (`scryptRawPortable`), for platforms without node:crypto.scrypt. */
 export async function deriveKeyPortable(
   password: string,
   salt: Uint8Array,

@@ -39,7 +39,7 @@ function trace(data: Uint8Array, pol: bigint, opts: ChunkerOptions, splits: numb
 }
 
 describe("WebAssembly chunker module", () => {
-  it("is rabin.wat as wabt assembles it (bench/build-rabin-wasm.ts)", async () => {
+  it("is rabin.wat as wabt assembles it (bench/build-wasm.ts)", async () => {
     const wabt = await wabtInit();
     const mod = wabt.parseWat("rabin.wat", readFileSync(WAT, "utf8"));
     try {
