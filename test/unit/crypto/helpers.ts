@@ -13,6 +13,21 @@ export function loadVectors<T>(name: string): T {
   return JSON.parse(readFileSync(path, "utf8")) as T;
 }
 
+/** RFC 7914's scrypt test vectors (fixtures/vectors/scrypt.json); `skip`: too large to run. */
+export interface ScryptVector {
+  password: string;
+  salt: string;
+  N: number;
+  r: number;
+  p: number;
+  dk: string;
+  skip?: boolean;
+}
+
+export function scryptVectors(): ScryptVector[] {
+  return loadVectors<{ vectors: ScryptVector[] }>("scrypt.json").vectors;
+}
+
 /** The ResticTsError code `f` throws, "none" if it returns, or "other" for other errors. */
 export function codeOf(f: () => unknown): string {
   try {

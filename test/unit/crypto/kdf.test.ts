@@ -10,15 +10,9 @@ import {
   userKeyFromKdfOutput,
   validateKdfParams,
 } from "../../../src/crypto/index.js";
-import { asyncCodeOf, codeOf, loadVectors, toHexStr } from "./helpers.js";
+import { asyncCodeOf, codeOf, scryptVectors, toHexStr } from "./helpers.js";
 
-interface V extends KdfParams {
-  password: string;
-  salt: string;
-  dk: string;
-  skip?: boolean;
-}
-const { vectors } = loadVectors<{ vectors: V[] }>("scrypt.json");
+const vectors = scryptVectors();
 
 describe("scrypt (RFC 7914 section 12)", () => {
   const runnable = vectors.filter((v) => !v.skip);

@@ -4,11 +4,9 @@
 // made by restic 0.14.
 
 import { scryptSync } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import wabtInit from "wabt";
 import {
   type KdfParams,
   masterKeyToJSON,
@@ -21,7 +19,8 @@ import {
   scryptWasm,
 } from "../../../src/crypto/scrypt-wasm.js";
 import { parseKeyFile, unsealKeyFile } from "../../../src/repo/key-file.js";
-import { codeOf, loadVectors, toHexStr } from "./helpers.js";
+import { assembleWat } from "../../helpers/wasm.js";
+import { codeOf, loadVectors, scryptVectors, toHexStr } from "./helpers.js";
 
 const WAT = fileURLToPath(new URL("../../../src/crypto/scrypt.wat", import.meta.url));
 const TRADEOFFS: ScryptTradeoff[] = [1, 2, 4, 8];
@@ -36,25 +35,12 @@ function openssl(pw: Uint8Array, salt: Uint8Array, params: KdfParams, length: nu
 
 describe("WebAssembly scrypt module", () => {
   it("is scrypt.wat as wabt assembles it with SIMD (bench/build-wasm.ts)", async () => {
-    const wabt = await wabtInit();
-    const mod = wabt.parseWat("scrypt.wat", readFileSync(WAT, "utf8"), { simd: true });
-    try {
-      mod.validate();
-      const bytes = mod.toBinary({}).buffer;
-      expect(Buffer.from(SCRYPT_WASM_BASE64, "base64").equals(Buffer.from(bytes))).toBe(true);
-    } finally {
-      mod.destroy();
-    }
+    const bytes = await assembleWat(WAT);
+    expect(Buffer.from(SCRYPT_WASM_BASE64, "base64").equals(bytes)).toBe(true);
   });
 });
 
-interface V extends KdfParams {
-  password: string;
-  salt: string;
-  dk: string;
-  skip?: boolean;
-}
-const { vectors } = loadVectors<{ vectors: V[] }>("scrypt.json");
+const vectors = scryptVectors();
 
 describe("scryptWasm (RFC 7914 section 12)", () => {
   const cases = vectors
