@@ -119,11 +119,26 @@ export class Progress<S> {
 
 /** restic's FormatBytes: "%d B" up to 1 KiB, else "%.3f KiB/MiB/GiB/TiB". */
 export function formatBytes(c: number): string {
-  if (c > 2 ** 40) return `${(c / 2 ** 40).toFixed(3)} TiB`;
-  if (c > 2 ** 30) return `${(c / 2 ** 30).toFixed(3)} GiB`;
-  if (c > 2 ** 20) return `${(c / 2 ** 20).toFixed(3)} MiB`;
-  if (c > 2 ** 10) return `${(c / 2 ** 10).toFixed(3)} KiB`;
+  if (c > 2 ** 40) return `${fixed3(c, 40)} TiB`;
+  if (c > 2 ** 30) return `${fixed3(c, 30)} GiB`;
+  if (c > 2 ** 20) return `${fixed3(c, 20)} MiB`;
+  if (c > 2 ** 10) return `${fixed3(c, 10)} KiB`;
   return `${c} B`;
+}
+
+/**
+ * Go's %.3f of c / 2^shift: a tie (142.0625) rounds to even as Go does ("142.062"), where
+ * toFixed rounds it up.
+ */
+function fixed3(c: number, shift: number): string {
+  if (!Number.isSafeInteger(c)) return (c / 2 ** shift).toFixed(3);
+  const num = BigInt(c) * 1000n;
+  const den = 1n << BigInt(shift);
+  let q = num / den;
+  const twice = 2n * (num % den);
+  if (twice > den || (twice === den && q % 2n === 1n)) q++;
+  const digits = q.toString().padStart(4, "0");
+  return `${digits.slice(0, -3)}.${digits.slice(-3)}`;
 }
 
 /** restic's FormatSeconds: "m:ss" or "h:mm:ss". */

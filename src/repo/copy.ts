@@ -9,7 +9,7 @@
 
 import { ResticTsError } from "../errors.js";
 import { BlobSet } from "./blob-set.js";
-import { goTimeString, parseGoTime } from "./gotime.js";
+import { goTimeString } from "./gotime.js";
 import type { Id } from "./id.js";
 import { IndexWriter, WHEN_FULL } from "./index-writer.js";
 import type { IndexedRepository } from "./indexed.js";
@@ -17,14 +17,8 @@ import { PackUploader } from "./pack-uploader.js";
 import { type MaintenanceLog, SILENT_LOG } from "./rebuild-index.js";
 import { repack } from "./repacker.js";
 import { type Snapshot, serialiseSnapshot } from "./snapshot.js";
-import { hasTags, type SnapshotEntry } from "./snapshots.js";
+import { compareTime, hasTags, type SnapshotEntry } from "./snapshots.js";
 import { streamTrees } from "./walk.js";
-
-function sameInstant(a: string, b: string): boolean {
-  const x = parseGoTime(a);
-  const y = parseGoTime(b);
-  return x.seconds === y.seconds && x.nanos === y.nanos;
-}
 
 /** restic's similarSnapshots (everything but parent and original). */
 export function similarSnapshots(a: Snapshot, b: Snapshot): boolean {
@@ -33,7 +27,7 @@ export function similarSnapshots(a: Snapshot, b: Snapshot): boolean {
   const ae = a.excludes ?? [];
   const be = b.excludes ?? [];
   if (
-    !sameInstant(a.time, b.time) ||
+    compareTime(a.time, b.time) !== 0 ||
     a.tree !== b.tree ||
     a.hostname !== b.hostname ||
     a.username !== b.username ||

@@ -147,27 +147,19 @@ async function recover(
   packId: Id,
   err: unknown,
 ): Promise<void> {
-  for (const loc of src.index.lookup(entry.type, entry.id)) {
-    if (loc.packId === packId) continue;
-    try {
-      const sealed = await src.repo.backend.load(
-        { type: "data", name: loc.packId },
-        { offset: loc.offset, length: loc.length },
-      );
-      const plain = await src.decodeBlob(entry.type, entry.id, loc, sealed);
-      await packers[entry.type].add(entry.id, plain);
-      return;
-    } catch {
-      // try the next copy
-    }
+  let plain: Uint8Array | undefined;
+  if (src.index.lookup(entry.type, entry.id).some((loc) => loc.packId !== packId)) {
+    // loadBlob tries every copy (the damaged one fails again)
+    plain = await src.loadBlob(entry.type, entry.id).catch(() => undefined);
+  }
+  if (plain !== undefined) {
+    await packers[entry.type].add(entry.id, plain);
+    return;
   }
   const why = err instanceof Error ? err.message : "it lies outside the pack file";
   throw new ResticTsError(
     "CORRUPT",
     `cannot repack ${entry.type} blob ${entry.id} from pack ${packId}: ${why}`,
-    {
-      id: entry.id,
-      packId,
-    },
+    { id: entry.id, packId },
   );
 }

@@ -5,7 +5,9 @@
 import * as nodePath from "node:path";
 import { mapLimit } from "../backends/limit.js";
 import { ResticTsError } from "../errors.js";
-import { type Id, resolvePrefix } from "./id.js";
+import { goQuote } from "./gostring.js";
+import { parseGoTime } from "./gotime.js";
+import type { Id } from "./id.js";
 import type { Repository } from "./repository.js";
 import { parseSnapshot, type Snapshot } from "./snapshot.js";
 
@@ -71,6 +73,20 @@ export function matchesFilter(sn: Snapshot, filter: SnapshotFilter): boolean {
 }
 
 /**
+ * restic's Find (internal/restic/backend_find.go): the one ID of `ids` that starts with
+ * `prefix`, compared as text; NOT_FOUND or AMBIGUOUS_ID, with restic's messages, otherwise.
+ */
+export function findSnapshotId(prefix: string, ids: readonly Id[]): Id {
+  const matches = ids.filter((id) => id.startsWith(prefix));
+  if (matches.length === 1) return matches[0];
+  const q = goQuote(prefix);
+  if (matches.length === 0) {
+    throw new ResticTsError("NOT_FOUND", `no matching ID found for prefix ${q}`, { ref: prefix });
+  }
+  throw new ResticTsError("AMBIGUOUS_ID", `multiple IDs with prefix ${q} found`, { ref: prefix });
+}
+
+/**
  * Resolve `ref` (ID, unique prefix or "latest") to a snapshot, honouring `filter` for "latest"
  * (its paths made absolute, as restic's FindLatestSnapshot does).
  */
@@ -83,34 +99,18 @@ export async function findSnapshot(
     const paths = filter.paths?.map((p) => nodePath.resolve(p));
     const all = await listSnapshots(repo, { ...filter, paths });
     const last = all.at(-1);
-    if (last === undefined)
-      throw new ResticTsError("NOT_FOUND", "no snapshot matched the given filter", { ref });
+    // restic's ErrNoSnapshotFound
+    if (last === undefined) throw new ResticTsError("NOT_FOUND", "no snapshot found", { ref });
     return last;
   }
-  let id: Id;
-  try {
-    id = resolvePrefix(ref, await repo.listIds("snapshot"));
-  } catch (err) {
-    if (err instanceof ResticTsError && err.code === "NOT_FOUND") {
-      throw new ResticTsError(
-        "NOT_FOUND",
-        `no snapshot found for "${ref}"`,
-        { ref },
-        { cause: err },
-      );
-    }
-    throw err;
-  }
+  const id = findSnapshotId(ref, await repo.listIds("snapshot"));
   return { id, snapshot: await loadSnapshot(repo, id) };
 }
 
-/** Order RFC 3339 timestamps by the instant they denote (sub-millisecond digits included). */
+/** Order RFC 3339 timestamps by the instant they denote (Go's Time.Before / Time.Equal). */
 export function compareTime(a: string, b: string): number {
-  const da = Date.parse(a);
-  const db = Date.parse(b);
-  if (da !== db) return da < db ? -1 : 1;
-  const frac = (t: string) => (/\.(\d+)/.exec(t)?.[1] ?? "").padEnd(9, "0").slice(3);
-  const fa = frac(a);
-  const fb = frac(b);
-  return fa === fb ? 0 : fa < fb ? -1 : 1;
+  const x = parseGoTime(a);
+  const y = parseGoTime(b);
+  if (x.seconds !== y.seconds) return x.seconds < y.seconds ? -1 : 1;
+  return Math.sign(x.nanos - y.nanos);
 }

@@ -1,7 +1,8 @@
 // Maintenance commands against the real restic 0.14: forget prints what restic prints and
 // removes what restic removes; after our forget --prune restic's check --read-data passes and
 // the kept snapshots list identically; after restic's prune of a repository we wrote, our check
-// --read-data passes; stats agree; copy and tag interoperate; locks are honoured both ways.
+// --read-data passes; stats agree; copy and tag interoperate; locks are honoured both ways; the
+// snapshot filters (--host/--tag/--path) and grouping choose what restic's choose.
 
 import { spawn } from "node:child_process";
 import { rm } from "node:fs/promises";
@@ -71,6 +72,9 @@ describe.runIf(hasTool("restic"))("maintenance interop with restic", () => {
     ["--keep-hourly", "3", "--keep-weekly", "2", "--keep-yearly", "1"],
     ["--keep-within-daily", "7d", "--keep-within-monthly", "1y", "--group-by", "host"],
     ["--keep-last", "1", "--group-by", "tags", "--tag", "daily"],
+    ["--keep-last", "1", "--tag", ""],
+    ["--keep-last", "1", "--tag", "keep", "--tag", "daily"],
+    ["--keep-last", "1", "--tag", "keep,daily"],
     ["--keep-tag", "daily,keep", "--keep-within-hourly", "1m2d", "--host", "alpha"],
     ["--keep-last", "2", "--compact", "--group-by", "paths"],
   ];
@@ -173,6 +177,115 @@ describe.runIf(hasTool("restic"))("maintenance interop with restic", () => {
     const third = await cli(["-r", dst, "copy", "--from-repo", base], copyEnv);
     expect(third.stdout.match(/skipping source snapshot/g)).toHaveLength(9);
     expect(third.stdout).not.toMatch(/ saved$/m);
+  });
+
+  it("snapshot filters choose what restic's do: --tag '' untagged, --tag a,b both, repeated --tag either", async () => {
+    // a copy with a cheap key (both programs honour each key file's own scrypt parameters),
+    // named by a key hint so each of the many runs below derives one key quickly
+    const repo = await fresh();
+    const opened = await Repository.open(new LocalBackend(repo), RESTIC_PW);
+    const keyHint = await opened.addKey("fast-pw", { kdf: { N: 1024, r: 8, p: 1 } });
+    const theirRun = (args: string[]) =>
+      restic(repo, "fast-pw", args, { env: { RESTIC_KEY_HINT: keyHint } });
+    const ourRun = (args: string[]) =>
+      cli(["-r", repo, ...args], { RESTIC_PASSWORD: "fast-pw", RESTIC_KEY_HINT: keyHint });
+    const srcA = path.join(tmp.dir, "src-a");
+    const srcB = path.join(tmp.dir, "src-b");
+    const all = JSON.parse((await theirRun(["snapshots", "--json"])).stdout) as {
+      id: string;
+      tags?: string[];
+    }[];
+    const ids = (pick: (tags: string[]) => boolean) =>
+      all.filter((s) => pick(s.tags ?? [])).map((s) => s.id);
+    const untagged = ids((t) => t.length === 0);
+    const both = ids((t) => t.includes("keep") && t.includes("daily"));
+    // restic 0.14's HasTagList/HasTags (internal/restic/snapshot.go), spelled out
+    const expected: [string[], string[]][] = [
+      [["--tag", ""], untagged],
+      [["--tag", "keep,daily"], both],
+      [["--tag", " keep , daily "], both],
+      [["--tag", "keep", "--tag", "daily"], ids((t) => t.includes("keep") || t.includes("daily"))],
+      [["--tag", "", "--tag", "keep"], ids((t) => t.length === 0 || t.includes("keep"))],
+      // an empty entry matches a snapshot without tags when it is reached, so order matters
+      [["--tag", ",keep"], untagged],
+      [["--tag", "keep,"], []],
+    ];
+    expect(untagged.length).toBeGreaterThan(0);
+    expect(both.length).toBeGreaterThan(0);
+    const same = [
+      ...expected.map(([args]) => ["--json", ...args]),
+      ["--json"],
+      ["--json", "--tag", "nope"],
+      ["--json", "--host", "beta"],
+      ["--json", "--host", "alpha", "--host", "beta"],
+      ["--json", "-H", "beta", "--tag", "keep"],
+      ["--json", "--path", srcA],
+      ["--json", "--path", srcA, "--path", srcB],
+      ["--json", "--latest", "1"],
+      ["--json", "--latest", "2", "--tag", ""],
+      ["--json", "latest", "--tag", ""],
+      // the warnings: no "latest" for the filter (TagLists printed as restic does), explicit
+      // IDs with filters, IDs not found or ambiguous
+      ["--json", "latest", "--tag", "keep,x", "--tag", "y", "--host", "alpha", "--path", srcA],
+      ["--json", all[0].id.slice(0, 8), "--tag", "keep"],
+      ["--json", "zz", ""],
+      ["--tag", ""],
+      ["-c", "--tag", "keep", "--tag", "daily"],
+    ];
+    for (const args of same) {
+      const theirs = await theirRun(["snapshots", ...args]);
+      const ours = await ourRun(["snapshots", ...args]);
+      expect(ours.stdout, JSON.stringify(args)).toBe(theirs.stdout);
+      expect(ours.stderr, JSON.stringify(args)).toBe(theirs.stderr);
+    }
+    for (const [args, want] of expected) {
+      const out = await ourRun(["--json", "snapshots", ...args]);
+      const got = JSON.parse(out.stdout).map((s: { id: string }) => s.id);
+      expect(got, JSON.stringify(args)).toEqual(want);
+    }
+    // grouping (restic prints groups in Go's random map order)
+    type Group = { group_key: unknown };
+    const byKey = (groups: Group[]) =>
+      [...groups].sort((a, b) =>
+        JSON.stringify(a.group_key) < JSON.stringify(b.group_key) ? -1 : 1,
+      );
+    for (const args of [
+      ["-g", "tags"],
+      ["-g", "host,paths", "--tag", ""],
+      ["-g", "tags", "--tag", "keep", "--tag", "daily"],
+    ]) {
+      const theirs = JSON.parse((await theirRun(["snapshots", "--json", ...args])).stdout);
+      const ours = JSON.parse((await ourRun(["snapshots", "--json", ...args])).stdout);
+      expect(byKey(ours), JSON.stringify(args)).toEqual(byKey(theirs));
+    }
+    // a snapshot ID no snapshot or several snapshots start with (restic exits 1)
+    for (const args of [
+      ["diff", "zz", all[0].id],
+      ["diff", all[0].id, ""],
+    ]) {
+      const theirs = await theirRun(args).then(
+        (r) => ({ ...r, code: 0 }),
+        (e: { stdout: string; stderr: string; code: number }) => e,
+      );
+      const ours = await ourRun(args);
+      expect(theirs.code, JSON.stringify(args)).toBe(1);
+      expect(ours.code, JSON.stringify(args)).toBe(1);
+      expect(ours.stdout, JSON.stringify(args)).toBe(theirs.stdout);
+      expect(ours.stderr, JSON.stringify(args)).toBe(theirs.stderr);
+    }
+    // the other commands take the same filter
+    for (const args of [
+      ["ls", "--json", "latest", "--tag", ""],
+      ["ls", "latest", "--tag", "keep,daily", "--host", "beta"],
+      ["ls", "zz"],
+      ["stats", "--json", "--tag", ""],
+      ["stats", "--json", "--tag", "keep", "--tag", "daily"],
+    ]) {
+      const theirs = await theirRun(args);
+      const ours = await ourRun(args);
+      expect(ours.stdout, JSON.stringify(args)).toBe(theirs.stdout);
+      expect(ours.stderr, JSON.stringify(args)).toBe(theirs.stderr);
+    }
   });
 
   it("stats: every mode prints what restic prints", async () => {

@@ -6,11 +6,10 @@
 
 import { ResticTsError } from "../../errors.js";
 import { goJsonString } from "../../repo/gostring.js";
-import { parseGoTime } from "../../repo/gotime.js";
 import type { Id } from "../../repo/id.js";
 import type { IndexedRepository } from "../../repo/indexed.js";
 import type { Node } from "../../repo/node.js";
-import { findSnapshot } from "../../repo/snapshots.js";
+import { compareTime, findSnapshot } from "../../repo/snapshots.js";
 import { compareNames } from "../../repo/tree.js";
 import { goPathJoin } from "../../repo/walk.js";
 import type { Command } from "../command.js";
@@ -46,15 +45,8 @@ function addBlobs(set: BlobSet, n: Node | undefined): void {
   else if (n.type === "dir" && n.subtree !== undefined) set.add(`t${n.subtree}`);
 }
 
-function sameTime(a: string, b: string): boolean {
-  try {
-    const x = parseGoTime(a);
-    const y = parseGoTime(b);
-    return x.seconds === y.seconds && x.nanos === y.nanos;
-  } catch {
-    return a === b;
-  }
-}
+/** The same instant (node times are validated when trees are parsed). */
+const sameTime = (a: string, b: string) => compareTime(a, b) === 0;
 
 /** restic's Node.Equals. */
 export function nodesEqual(a: Node, b: Node): boolean {

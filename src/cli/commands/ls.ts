@@ -8,11 +8,10 @@ import { goJsonString } from "../../repo/gostring.js";
 import { goTimeString, normalizeGoTime } from "../../repo/gotime.js";
 import type { Id } from "../../repo/id.js";
 import { fileModeString, type Node } from "../../repo/node.js";
-import { findSnapshot } from "../../repo/snapshots.js";
 import { walkTree } from "../../repo/walk.js";
 import type { Command } from "../command.js";
 import { formatNode, goSlice, printGo } from "../read-common.js";
-import { SNAPSHOT_FILTER_OPTIONS, snapshotFilter } from "./snapshot-args.js";
+import { findFilteredSnapshots, SNAPSHOT_FILTER_OPTIONS, snapshotFilter } from "./snapshot-args.js";
 import { snapshotJson } from "./snapshot-table.js";
 
 /** restic's fs.HasPathPrefix for slash paths: is `p` equal to or below `base`? */
@@ -61,27 +60,32 @@ export const lsCommand: Command = {
     const withinDir = (p: string) => dirs.length === 0 || dirs.some((d) => hasPathPrefix(d, p));
     const approaching = (p: string) => dirs.length === 0 || dirs.some((d) => hasPathPrefix(p, d));
     const repo = await ctx.openRepository();
-    const entry = await findSnapshot(repo, args[0], snapshotFilter(flags));
-    const indexed = await repo.loadIndex();
-    const sn = entry.snapshot;
-    if (ctx.json) ctx.print(snapshotJson(entry, ',"struct_type":"snapshot"'));
-    else {
-      ctx.verbose(
-        `snapshot ${entry.id.slice(0, 8)} of ${goSlice(sn.paths)} filtered by ${goSlice(dirs)} at ${goTimeString(sn.time)}):`,
-      );
-    }
-    if (sn.tree === null) throw new ResticTsError("CORRUPT", `snapshot ${entry.id} has no tree`);
     const long = flags.long === true;
     const recursive = flags.recursive === true;
-    await walkTree(indexed, sn.tree as Id, (p, node) => {
-      if (withinDir(p)) {
-        if (ctx.json) printGo(ctx.io, lsNodeJson(p, node));
-        else printGo(ctx.io, formatNode(p, node, long));
-        if (recursive) return undefined;
+    // restic 0.14 takes the first argument through FindFilteredSnapshots: an unknown ID or a
+    // "latest" no snapshot matches is a warning, not an error
+    const found = await findFilteredSnapshots(ctx, repo, snapshotFilter(flags), args.slice(0, 1));
+    if (found.length === 0) return 0;
+    const indexed = await repo.loadIndex();
+    for (const entry of found) {
+      const sn = entry.snapshot;
+      if (ctx.json) ctx.print(snapshotJson(entry, ',"struct_type":"snapshot"'));
+      else {
+        ctx.verbose(
+          `snapshot ${entry.id.slice(0, 8)} of ${goSlice(sn.paths)} filtered by ${goSlice(dirs)} at ${goTimeString(sn.time)}):`,
+        );
       }
-      if (approaching(p)) return undefined;
-      return node.type === "dir" ? { skip: true } : undefined;
-    });
+      if (sn.tree === null) throw new ResticTsError("CORRUPT", `snapshot ${entry.id} has no tree`);
+      await walkTree(indexed, sn.tree as Id, (p, node) => {
+        if (withinDir(p)) {
+          if (ctx.json) printGo(ctx.io, lsNodeJson(p, node));
+          else printGo(ctx.io, formatNode(p, node, long));
+          if (recursive) return undefined;
+        }
+        if (approaching(p)) return undefined;
+        return node.type === "dir" ? { skip: true } : undefined;
+      });
+    }
     return 0;
   },
 };

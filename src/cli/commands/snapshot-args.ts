@@ -3,12 +3,13 @@
 // explicit IDs or "latest", else every snapshot that matches), the header it prints above a
 // group of snapshots, and the -v count.
 
-import { ResticTsError } from "../../errors.js";
-import type { GroupKey } from "../../repo/forget.js";
-import { resolvePrefix } from "../../repo/id.js";
+import { isResticTsError } from "../../errors.js";
+import { formatTagList, type GroupKey } from "../../repo/forget.js";
+import { goQuote } from "../../repo/gostring.js";
 import type { Repository } from "../../repo/repository.js";
 import {
   findSnapshot,
+  findSnapshotId,
   listSnapshots,
   loadSnapshot,
   type SnapshotEntry,
@@ -61,8 +62,8 @@ export async function findFilteredSnapshots(
       try {
         chosen.push((await findSnapshot(repo, arg, filter)).id);
       } catch (err) {
-        if (!(err instanceof ResticTsError && err.code === "NOT_FOUND")) throw err;
-        const tags = goSlice((filter.tags ?? []).map((l) => goSlice(splitTagList(l))));
+        if (!isResticTsError(err, "NOT_FOUND")) throw err;
+        const tags = goSlice((filter.tags ?? []).map((l) => formatTagList(splitTagList(l))));
         ctx.io.error(
           `Ignoring "latest", no snapshot matched given filter (Paths:${goSlice(filter.paths)} Tags:${tags} Hosts:${goSlice(filter.hosts)})\n`,
         );
@@ -70,9 +71,9 @@ export async function findFilteredSnapshots(
       continue;
     }
     try {
-      chosen.push(resolvePrefix(arg, ids));
+      chosen.push(findSnapshotId(arg, ids));
     } catch (err) {
-      ctx.io.error(`Ignoring "${arg}": ${(err as Error).message}\n`);
+      ctx.io.error(`Ignoring ${goQuote(arg)}: ${(err as Error).message}\n`);
     }
   }
   const { hosts = [], tags = [], paths = [] } = filter;
@@ -95,7 +96,7 @@ export function groupHeader(key: GroupKey): string | undefined {
   if (key.hostname === "" && key.tags === null && key.paths === null) return undefined;
   const info: string[] = [];
   if (key.hostname !== "") info.push(`host [${key.hostname}]`);
-  if (key.tags !== null) info.push(`tags [${key.tags.join(", ")}]`);
+  if (key.tags !== null) info.push(`tags ${formatTagList(key.tags)}`);
   if (key.paths !== null) info.push(`paths [${key.paths.join(", ")}]`);
   return `snapshots for (${info.join(", ")}):`;
 }

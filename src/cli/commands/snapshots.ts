@@ -16,20 +16,11 @@ import {
 } from "./snapshot-args.js";
 import { formatSnapshotTable, snapshotJson } from "./snapshot-table.js";
 
-/** restic's FilterLastestSnapshots: the newest `n` per (host, sorted paths). */
-export function latestPerHostAndPaths(list: readonly SnapshotEntry[], n: number): SnapshotEntry[] {
-  const newestFirst = [...list].sort((a, b) => compareTime(b.snapshot.time, a.snapshot.time));
-  const seen = new Map<string, number>();
-  const out: SnapshotEntry[] = [];
-  for (const e of newestFirst) {
-    const key = `${e.snapshot.hostname}\0${[...(e.snapshot.paths ?? [])].sort().join("|")}`;
-    const k = seen.get(key) ?? 0;
-    if (k < n) {
-      seen.set(key, k + 1);
-      out.push(e);
-    }
-  }
-  return out;
+/** restic's FilterLastestSnapshots: the newest `n` per host and (sorted) paths. */
+function latestPerHostAndPaths(list: readonly SnapshotEntry[], n: number): SnapshotEntry[] {
+  return groupSnapshots(list, { host: true, paths: true, tags: false }).flatMap((g) =>
+    g.snapshots.sort((a, b) => compareTime(b.snapshot.time, a.snapshot.time)).slice(0, n),
+  );
 }
 
 export const snapshotsCommand: Command = {

@@ -22,6 +22,10 @@ describe("restic's formatting", () => {
     expect(formatBytes(1025)).toBe("1.001 KiB");
     expect(formatBytes(408907)).toBe("399.323 KiB");
     expect(formatBytes(3 * 2 ** 30 + 1)).toBe("3.000 GiB");
+    // ties round to even, as Go's %.3f does (outputs of Go 1.19: 142.0625 and 142.1875 KiB)
+    expect(formatBytes(145472)).toBe("142.062 KiB");
+    expect(formatBytes(145600)).toBe("142.188 KiB");
+    expect(formatBytes(2 ** 40 + 2 ** 29)).toBe("1.000 TiB");
     expect(formatDuration(65_900)).toBe("1:05");
     expect(formatDuration(3_725_000)).toBe("1:02:05");
     expect(formatPercent(1, 3)).toBe("33.33%");
