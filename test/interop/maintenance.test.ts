@@ -262,6 +262,11 @@ describe.runIf(hasTool("restic"))("maintenance interop with restic", () => {
     for (const args of [
       ["diff", "zz", all[0].id],
       ["diff", all[0].id, ""],
+      ["restore", "zz", "--target", "/nonexistent/restic-ts-never"],
+      ["restore", "latest", "--host", "nohost", "--target", "/nonexistent/restic-ts-never"],
+      ["dump", "zz", "/a"],
+      ["dump", "latest", "--path", "/nope", "/a"],
+      ["cat", "snapshot", "zz"],
     ]) {
       const theirs = await theirRun(args).then(
         (r) => ({ ...r, code: 0 }),

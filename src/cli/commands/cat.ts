@@ -4,10 +4,10 @@
 // a tree blob's JSON as stored, for X a tree ID or restic 0.16's SNAPSHOT[:subfolder].
 
 import { masterKeyToJSON } from "../../crypto/master-key.js";
-import { ResticTsError } from "../../errors.js";
+import { isResticTsError, ResticTsError } from "../../errors.js";
 import { formatConfig } from "../../repo/config.js";
-import { isId } from "../../repo/id.js";
-import { findSnapshot } from "../../repo/snapshots.js";
+import { type Id, isId } from "../../repo/id.js";
+import { findSnapshot, findSnapshotId } from "../../repo/snapshots.js";
 import { findTreeDirectory, splitSnapshotRef } from "../../repo/walk.js";
 import type { Command } from "../command.js";
 
@@ -56,7 +56,18 @@ export const catCommand: Command = {
         ctx.print(indent(await repo.backend.load({ type: "key", name: id })));
         return 0;
       }
-      case "snapshot":
+      case "snapshot": {
+        let id: Id;
+        try {
+          id = findSnapshotId(idArg, await repo.listIds("snapshot"));
+        } catch (err) {
+          // restic: errors.Fatalf("could not find snapshot: %v\n", err)
+          if (!isResticTsError(err)) throw err;
+          throw new ResticTsError(err.code, `could not find snapshot: ${err.message}\n`, err.data);
+        }
+        ctx.print(indent(await repo.loadUnpacked("snapshot", id)));
+        return 0;
+      }
       case "lock": {
         const id = await repo.resolveId(type, idArg);
         ctx.print(indent(await repo.loadUnpacked(type, id)));

@@ -7,14 +7,13 @@ import { ResticTsError } from "../../errors.js";
 import type { Id } from "../../repo/id.js";
 import type { IndexedRepository } from "../../repo/indexed.js";
 import type { Node } from "../../repo/node.js";
-import { findSnapshot } from "../../repo/snapshots.js";
 import { nodeTarHeader, TAR_TRAILER, tarHeader, tarPadding } from "../../repo/tar.js";
 import type { Tree } from "../../repo/tree.js";
 import { goPathClean, goPathJoin, walkTree } from "../../repo/walk.js";
-import type { Command } from "../command.js";
+import { type Command, EXIT } from "../command.js";
 import type { CliIo } from "../io.js";
 import { stdoutIsTerminal, withReadLock } from "../read-common.js";
-import { SNAPSHOT_FILTER_OPTIONS, snapshotFilter } from "./snapshot-args.js";
+import { SNAPSHOT_FILTER_OPTIONS, snapshotFilter, snapshotToRead } from "./snapshot-args.js";
 
 /** Data blobs loaded ahead of the one being written. */
 const PREFETCH = 4;
@@ -134,7 +133,8 @@ export const dumpCommand: Command = {
     const comps = splitDumpPath(args[1]);
     const repo = await ctx.openRepository();
     return withReadLock(ctx, repo, async () => {
-      const entry = await findSnapshot(repo, args[0], snapshotFilter(flags));
+      const entry = await snapshotToRead(ctx, repo, args[0], snapshotFilter(flags));
+      if (entry === undefined) return EXIT.fatal;
       if (entry.snapshot.tree === null) {
         throw new ResticTsError("CORRUPT", `snapshot ${entry.id} has no tree`);
       }

@@ -8,10 +8,9 @@ import { ResticTsError } from "../../errors.js";
 import { restoreFilter } from "../../repo/filter.js";
 import { goTimeString } from "../../repo/gotime.js";
 import { newRestoreProgress, restoreTree } from "../../repo/restorer.js";
-import { findSnapshot } from "../../repo/snapshots.js";
 import { splitSnapshotRef } from "../../repo/walk.js";
 import { keepYoungGenerationSmall } from "../../young-generation.js";
-import type { Command } from "../command.js";
+import { type Command, EXIT } from "../command.js";
 import {
   Progress,
   restoreJsonStatus,
@@ -20,7 +19,7 @@ import {
   restoreSummaryLine,
 } from "../progress.js";
 import { flagList, goSlice, stdoutIsTerminal, withReadLock } from "../read-common.js";
-import { SNAPSHOT_FILTER_OPTIONS, snapshotFilter } from "./snapshot-args.js";
+import { SNAPSHOT_FILTER_OPTIONS, snapshotFilter, snapshotToRead } from "./snapshot-args.js";
 
 /** Go's time.Duration.String() of a duration rounded to milliseconds. */
 export function goDuration(ms: number): string {
@@ -87,7 +86,8 @@ export const restoreCommand: Command = {
     const repo = await ctx.openRepository();
     timing("opened");
     return withReadLock(ctx, repo, async () => {
-      const entry = await findSnapshot(repo, ref, snapshotFilter(flags));
+      const entry = await snapshotToRead(ctx, repo, ref, snapshotFilter(flags));
+      if (entry === undefined) return EXIT.fatal;
       const sn = entry.snapshot;
       if (sn.tree === null) throw new ResticTsError("CORRUPT", `snapshot ${entry.id} has no tree`);
       timing("index");

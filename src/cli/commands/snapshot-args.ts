@@ -35,6 +35,30 @@ export function snapshotFilter(flags: FlagValues): SnapshotFilter {
   };
 }
 
+/**
+ * The one snapshot `restore` or `dump` works on (an ID prefix, or "latest" with the filter
+ * flags), as restic 0.14 finds it; when there is none, restic's message on stderr (no
+ * "Fatal: ") and undefined, for exit code 1.
+ */
+export async function snapshotToRead(
+  ctx: CommandContext,
+  repo: Repository,
+  ref: string,
+  filter: SnapshotFilter,
+): Promise<SnapshotEntry | undefined> {
+  try {
+    return await findSnapshot(repo, ref, filter);
+  } catch (err) {
+    if (!isResticTsError(err, "NOT_FOUND") && !isResticTsError(err, "AMBIGUOUS_ID")) throw err;
+    ctx.io.error(
+      ref === "latest"
+        ? `latest snapshot for criteria not found: ${err.message} Paths:${goSlice(filter.paths)} Hosts:${goSlice(filter.hosts)}\n`
+        : `invalid id ${goQuote(ref)}: ${err.message}\n`,
+    );
+    return undefined;
+  }
+}
+
 /** The number of -v flags. */
 export function verbosity(ctx: CommandContext): number {
   const v = ctx.global.verbose;
