@@ -34,12 +34,12 @@ import {
   posixPermissionsFromFileMode,
   validateNodeName,
 } from "./node.js";
-import { createRestoreFile, type FileTarget, restoreFileContents } from "./restore/files.js";
+import { createRestoreFileSync, type FileTarget, restoreFileContents } from "./restore/files.js";
 import {
   type MetadataOps,
+  type NodeMetadata,
   openMetadataOps,
   type SpecialKind,
-  type Timespec,
   timespecOf,
 } from "./restore/fsops.js";
 import type { Tree } from "./tree.js";
@@ -110,7 +110,7 @@ export function newRestoreProgress(): RestoreProgress {
  * JSON text, which they would keep alive) is dropped with its tree. One class, flat fields,
  * times as plain numbers: ~20,000 of these must stay small.
  */
-class PlanNode {
+class PlanNode implements NodeMetadata {
   readonly type: string;
   readonly mode: number;
   readonly uid: number;
@@ -143,9 +143,9 @@ class PlanNode {
     this.gid = node.gid;
     const a = timespecOf(node.atime);
     const m = timespecOf(node.mtime);
-    this.aSec = a === undefined ? Number.NaN : Number(a.sec);
+    this.aSec = a === undefined ? Number.NaN : a.sec;
     this.aNsec = a?.nsec ?? 0;
-    this.mSec = m === undefined ? Number.NaN : Number(m.sec);
+    this.mSec = m === undefined ? Number.NaN : m.sec;
     this.mNsec = m?.nsec ?? 0;
     this.xattrs = node.extendedAttributes?.map((x) => ({ name: own(x.name), value: x.value }));
     this.content = node.type !== "file" || node.content === null ? null : node.content.map(own);
@@ -160,15 +160,6 @@ class PlanNode {
           ? Buffer.from(node.linkTargetRaw)
           : Buffer.from(goStringToBytes(node.linkTarget));
     this.device = node.device;
-  }
-
-  /** The atime and mtime to set; undefined when either is not a valid time. */
-  times(): { atime: Timespec; mtime: Timespec } | undefined {
-    if (Number.isNaN(this.aSec) || Number.isNaN(this.mSec)) return undefined;
-    return {
-      atime: { sec: BigInt(this.aSec), nsec: this.aNsec },
-      mtime: { sec: BigInt(this.mSec), nsec: this.mNsec },
-    };
   }
 }
 
@@ -441,24 +432,23 @@ export async function restoreTree(
   let others = 0;
   let restoredFiles = 0;
   try {
-    const applyMetadata = async (node: PlanNode, p: Buffer, location: string) => {
+    // every call below only queues: nothing to wait for per node but a full pipe
+    const applyMetadata = (node: PlanNode, p: Buffer, location: string) => {
       const symlink = node.type === "symlink";
-      await meta.lchown(location, p, node.uid, node.gid);
-      for (const a of node.xattrs ?? []) {
-        await meta.lsetxattr(location, p, a.name, a.value);
-      }
-      if (!symlink) await meta.chmod(location, p, posixPermissionsFromFileMode(node.mode));
-      const times = node.times();
-      if (times !== undefined) {
-        await meta.utimes(location, p, times.atime, times.mtime, symlink);
-      }
+      meta.setMetadata(
+        location,
+        p,
+        node,
+        symlink ? -1 : posixPermissionsFromFileMode(node.mode),
+        symlink,
+      );
     };
 
     for (const op of ops) {
       if (op.t === "enter") continue;
       if (op.t === "leave") {
         if (!op.dir.failed && op.dir.meta) {
-          await applyMetadata(op.dir.meta, op.dir.path, op.dir.location);
+          applyMetadata(op.dir.meta, op.dir.path, op.dir.location);
         }
         continue;
       }
@@ -478,7 +468,7 @@ export async function restoreTree(
               progress.bytesDone += node.size;
             } else if (empty) {
               if (key !== undefined) firstOfGroup.set(key, p);
-              fs.closeSync(await createRestoreFile(p));
+              fs.closeSync(createRestoreFileSync(p));
               progress.filesDone++;
             }
             restoredFiles++;
@@ -493,7 +483,7 @@ export async function restoreTree(
           case "chardev":
           case "dev":
             removeExisting(p);
-            await meta.mknod(location, p, node.type as SpecialKind, node.device);
+            meta.mknod(location, p, node.type as SpecialKind, node.device);
             others++;
             break;
           default:
@@ -507,7 +497,9 @@ export async function restoreTree(
         onError(location, err);
         continue;
       }
-      await applyMetadata(node, p, location);
+      applyMetadata(node, p, location);
+      const full = meta.backlog();
+      if (full !== undefined) await full;
     }
     for (const e of await meta.flush()) {
       onError(e.location, new ResticTsError("IO", `${e.message}`, { op: e.op, errno: e.code }));

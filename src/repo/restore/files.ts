@@ -4,7 +4,9 @@
 // each pack is read in few large ranges (adjacent blobs coalesced, small gaps read through),
 // never more than once. Every blob is authenticated (Poly1305-AES), decrypted in place,
 // decompressed (checked against its uncompressed length), verified against its ID (SHA-256)
-// and written with positional writes to every file offset that needs it.
+// and written with positional writes to every file offset that needs it. A file of one blob
+// is created, written and closed in one go: synchronously when small (most small files: no
+// promise, no thread-pool round trip), else in one chain of callbacks.
 //
 // Memory is bounded: at most `concurrency` ranges of at most `maxSegment` bytes are in
 // memory at once, in buffers that are reused (fresh memory is expensive here), whatever the
@@ -78,6 +80,13 @@ const MAX_WRITING = 64;
 /** Files open for writing at once. */
 const MAX_OPEN_FILES = 64;
 const ZERO = new Uint8Array(64 * 1024);
+/**
+ * Files of one blob up to this size are created, written and closed synchronously: at most a
+ * fraction of a millisecond of the event loop each.
+ */
+const SYNC_WRITE_MAX = 64 * 1024;
+/** The outcome of work done synchronously. */
+const DONE = Promise.resolve();
 
 interface FileState {
   readonly target: FileTarget;
@@ -259,7 +268,17 @@ class OutputArenas {
     private readonly shared: boolean,
   ) {}
 
+  /** `n` bytes of output memory; waits while all arenas are busy. */
   async acquire(n: number): Promise<Carved> {
+    for (;;) {
+      const c = this.tryAcquire(n);
+      if (c !== undefined) return c;
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
+    }
+  }
+
+  /** `n` bytes of output memory, or undefined when all arenas are busy. */
+  tryAcquire(n: number): Carved | undefined {
     const aligned = (n + 63) & ~63;
     for (;;) {
       const cur = this.current;
@@ -269,7 +288,7 @@ class OutputArenas {
         cur.refs++;
         return { bytes, arena: cur };
       }
-      // retire the current arena; take a free one, make one, or wait
+      // retire the current arena; take a free one, make one, or give up
       if (cur !== undefined) {
         this.current = undefined;
         if (cur.refs === 0) this.recycle(cur);
@@ -279,10 +298,7 @@ class OutputArenas {
         this.created++;
         next = { buf: allocate(Math.max(this.size, n), this.shared), used: 0, refs: 0 };
       }
-      if (next === undefined) {
-        await new Promise<void>((resolve) => this.waiting.push(resolve));
-        continue;
-      }
+      if (next === undefined) return undefined;
       this.current = next;
     }
   }
@@ -308,18 +324,15 @@ function isAllZero(b: Uint8Array): boolean {
   return true;
 }
 
-/**
- * Open a file to restore for writing without following a symlink or writing through an
- * existing hard link: whatever non-directory is in the way is removed first.
- */
-export async function createRestoreFile(p: Buffer): Promise<number> {
-  const flags =
-    fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW;
-  try {
-    return await fsOpen(p, flags, 0o600);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-  }
+const CREATE_FLAGS =
+  fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW;
+
+function isEexist(err: unknown): boolean {
+  return (err as NodeJS.ErrnoException).code === "EEXIST";
+}
+
+/** Remove the non-directory in the way of a file to create (refuse a directory). */
+function clearWay(p: Buffer): void {
   const st = fs.lstatSync(p);
   if (st.isDirectory()) {
     const err = new Error(`cannot restore a file over the directory ${p.toString()}`);
@@ -327,7 +340,31 @@ export async function createRestoreFile(p: Buffer): Promise<number> {
     throw err;
   }
   fs.unlinkSync(p);
-  return await fsOpen(p, flags, 0o600);
+}
+
+/**
+ * Open a file to restore for writing without following a symlink or writing through an
+ * existing hard link: whatever non-directory is in the way is removed first.
+ */
+export async function createRestoreFile(p: Buffer): Promise<number> {
+  try {
+    return await fsOpen(p, CREATE_FLAGS, 0o600);
+  } catch (err) {
+    if (!isEexist(err)) throw err;
+  }
+  clearWay(p);
+  return await fsOpen(p, CREATE_FLAGS, 0o600);
+}
+
+/** createRestoreFile, synchronously. */
+export function createRestoreFileSync(p: Buffer): number {
+  try {
+    return fs.openSync(p, CREATE_FLAGS, 0o600);
+  } catch (err) {
+    if (!isEexist(err)) throw err;
+  }
+  clearWay(p);
+  return fs.openSync(p, CREATE_FLAGS, 0o600);
 }
 
 /**
@@ -380,6 +417,22 @@ class FdCache {
       }
     })();
     return st.opening;
+  }
+
+  /**
+   * A descriptor slot for a file opened, written and closed outside the cache (a file of one
+   * blob); false when none is free at once.
+   */
+  reserve(): boolean {
+    if (this.open >= this.max || this.waiting.length > 0) return false;
+    this.open++;
+    return true;
+  }
+
+  /** Give back a slot taken with reserve(). */
+  unreserve(): void {
+    this.open--;
+    this.waiting.shift()?.();
   }
 
   /** A write is done with the file; `last` when the file is complete (it is closed). */
@@ -611,6 +664,97 @@ export async function restoreFileContents(
     }
   };
 
+  /**
+   * A file written whole (one blob) is done, `err` when it failed: report it. Returns what
+   * onError threw (to abort the restore), else undefined.
+   */
+  const wholeDone = (st: FileState, length: number, err: unknown): unknown => {
+    st.remaining = 0;
+    try {
+      opts.onBytes?.(length);
+      if (err !== null) fail(st, err);
+      else opts.onFileDone?.(st.target);
+    } catch (abort) {
+      return abort ?? new Error("restore aborted");
+    }
+    return undefined;
+  };
+
+  /**
+   * A small file in one blob, not yet created (most small files): create, write and close it
+   * right here. Three system calls of a few microseconds each cost less than handing them to
+   * libuv's threads and back (bench/RESULTS.md "## restore", session 4). Undefined when
+   * something is in the way (EEXIST: writeTo removes it), else the outcome.
+   */
+  const writeWholeSync = (st: FileState, plain: Uint8Array): Promise<void> | undefined => {
+    let fd: number;
+    let error: unknown = null;
+    try {
+      fd = fs.openSync(st.target.path, CREATE_FLAGS, 0o600);
+    } catch (err) {
+      if (isEexist(err)) return undefined;
+      fd = -1;
+      error = err;
+    }
+    if (fd >= 0) {
+      st.created = true;
+      try {
+        for (let w = 0; w < plain.length; ) {
+          w += fs.writeSync(fd, plain, w, plain.length - w, w);
+        }
+      } catch (err) {
+        error = err;
+      }
+      try {
+        fs.closeSync(fd);
+      } catch (err) {
+        error ??= err;
+      }
+    }
+    const abort = wholeDone(st, plain.length, error);
+    return abort === undefined ? DONE : Promise.reject(abort);
+  };
+
+  /**
+   * A larger file in one blob, not yet created: create, write and close it in one chain of
+   * callbacks (no promise, no async frame, no cache entry per file). Falls back to writeTo
+   * when something is in the way (EEXIST). `done` runs at the end, whatever happened, with
+   * what onError threw (to abort) if it did.
+   */
+  const writeWhole = (st: FileState, plain: Uint8Array, done: (abort?: unknown) => void) => {
+    let written = 0;
+    let fd = -1;
+    const finish = (err: NodeJS.ErrnoException | null) => {
+      fds.unreserve();
+      const abort = wholeDone(st, plain.length, err);
+      if (abort === undefined) done();
+      else done(abort);
+    };
+    const closed = (err: NodeJS.ErrnoException | null) => finish(err);
+    const wrote = (err: NodeJS.ErrnoException | null, n: number) => {
+      if (err !== null) {
+        fs.close(fd, () => finish(err));
+        return;
+      }
+      written += n;
+      if (written < plain.length)
+        fs.write(fd, plain, written, plain.length - written, written, wrote);
+      else fs.close(fd, closed);
+    };
+    fs.open(st.target.path, CREATE_FLAGS, 0o600, (err, opened) => {
+      if (err === null) {
+        st.created = true;
+        fd = opened;
+        fs.write(fd, plain, 0, plain.length, 0, wrote);
+      } else if (isEexist(err)) {
+        fds.unreserve();
+        writeTo(st, plain, 0, false).then(() => done(), done);
+      } else {
+        finish(err);
+      }
+    });
+  };
+
   /** A blob that could not be decoded: its files are damaged. */
   const skipBlob = async (st: FileState, length: number) => {
     st.remaining--;
@@ -641,62 +785,113 @@ export async function restoreFileContents(
     while (writing >= MAX_WRITING) await new Promise<void>((r) => writeWaiters.push(r));
   };
 
-  const writeAll = (b: BlobWork, plain: Uint8Array): Promise<unknown> => {
-    const zero = sparse && isAllZero(plain);
+  /**
+   * Write a decoded blob to every file that needs it; `release` (its output memory) runs once
+   * all are done, before the promise resolves.
+   */
+  const writeAll = (b: BlobWork, plain: Uint8Array, release?: () => void): Promise<void> => {
+    const st = b.files[0];
+    const whole =
+      b.files.length === 1 &&
+      !sparse &&
+      st.remaining === 1 &&
+      !st.created &&
+      !st.failed &&
+      b.offsets[0] === 0;
+    if (whole && plain.length <= SYNC_WRITE_MAX) {
+      const done = writeWholeSync(st, plain);
+      if (done !== undefined) {
+        release?.();
+        return done;
+      }
+    }
     writing++;
+    const settle = () => {
+      writing--;
+      release?.();
+      writeWaiters.shift()?.();
+    };
+    if (whole && plain.length > SYNC_WRITE_MAX && fds.reserve()) {
+      return new Promise<void>((resolve, reject) =>
+        writeWhole(st, plain, (abort) => {
+          settle();
+          if (abort === undefined) resolve();
+          else reject(abort);
+        }),
+      );
+    }
+    const zero = sparse && isAllZero(plain);
     const p =
       b.files.length === 1
-        ? writeTo(b.files[0], plain, b.offsets[0], zero)
-        : Promise.all(b.files.map((st, i) => writeTo(st, plain, b.offsets[i], zero)));
-    return p.finally(() => {
-      writing--;
-      writeWaiters.shift()?.();
+        ? writeTo(st, plain, b.offsets[0], zero)
+        : Promise.all(b.files.map((f, i) => writeTo(f, plain, b.offsets[i], zero)));
+    return p.then(settle, (err) => {
+      settle();
+      throw err;
     });
   };
 
-  /** Decode one blob from its sealed bytes (decrypted in place) and start its writes. */
-  const processBlob = async (
+  /**
+   * Decode one blob from its plaintext (decrypted, maybe compressed) and start its writes:
+   * their promise, or undefined when no output memory is free (nothing done; call again with
+   * `out` once it is).
+   */
+  const processBlob = (
     b: BlobWork,
-    sealed: Uint8Array,
-  ): Promise<{ readonly writes: Promise<unknown> }> => {
-    const raw = openInPlace(key, sealed);
+    raw: Uint8Array,
+    out: Carved | undefined,
+  ): Promise<unknown> | undefined => {
     if (b.uncompressedLength === undefined) {
       verifyId(b, raw);
-      return { writes: writeAll(b, raw) };
+      return writeAll(b, raw);
     }
     const len = b.uncompressedLength;
-    const stored = rawFrameInPlace(raw);
-    if (stored !== undefined) {
-      // incompressible data: the frame holds the bytes as they are
-      if (stored.length !== len) {
-        throw new ResticTsError(
-          "CORRUPT",
-          `data blob ${b.id}: ${stored.length} bytes stored but the index says ${len}`,
+    if (out === undefined) {
+      const stored = rawFrameInPlace(raw);
+      if (stored !== undefined) {
+        // incompressible data: the frame holds the bytes as they are
+        if (stored.length !== len) {
+          throw new ResticTsError(
+            "CORRUPT",
+            `data blob ${b.id}: ${stored.length} bytes stored but the index says ${len}`,
+          );
+        }
+        verifyId(b, stored);
+        return writeAll(b, stored);
+      }
+      out = outputs.tryAcquire(len);
+      if (out === undefined) return undefined;
+    }
+    const carved = out;
+    const release = () => outputs.release(carved);
+    if (workers !== undefined && len >= MIN_OFFLOAD && !workers.busy) {
+      return workers.decode(raw, carved.bytes, b.id).then(
+        () => writeAll(b, carved.bytes, release),
+        (err) => {
+          release();
+          return retryBlob(b, err);
+        },
+      );
+    }
+    try {
+      if (!decompressor.decompressIntoSync(raw, len, carved.bytes)) {
+        return decompressor.decompressInto(raw, len, carved.bytes).then(
+          () => {
+            verifyId(b, carved.bytes);
+            return writeAll(b, carved.bytes, release);
+          },
+          (err) => {
+            release();
+            return retryBlob(b, err);
+          },
         );
       }
-      verifyId(b, stored);
-      return { writes: writeAll(b, stored) };
-    }
-    if (workers !== undefined && len >= MIN_OFFLOAD && !workers.busy) {
-      const carved = await outputs.acquire(len);
-      const done = workers
-        .decode(raw, carved.bytes, b.id)
-        .then(
-          () => writeAll(b, carved.bytes),
-          (err) => retryBlob(b, err),
-        )
-        .finally(() => outputs.release(carved));
-      return { writes: done };
-    }
-    const out = await outputs.acquire(len);
-    try {
-      await decompressor.decompressInto(raw, len, out.bytes);
-      verifyId(b, out.bytes);
-      return { writes: writeAll(b, out.bytes).finally(() => outputs.release(out)) };
+      verifyId(b, carved.bytes);
     } catch (err) {
-      outputs.release(out);
+      release();
       throw err;
     }
+    return writeAll(b, carved.bytes, release);
   };
 
   /** The blob again, from whichever pack holds a good copy (the index may name several). */
@@ -729,9 +924,15 @@ export async function restoreFileContents(
             continue;
           }
           const at = b.offset - seg.start;
-          await writeSlot();
+          if (writing >= MAX_WRITING) await writeSlot();
           try {
-            writes.push((await processBlob(b, data.subarray(at, at + b.length))).writes);
+            const raw = openInPlace(key, data.subarray(at, at + b.length));
+            let w = processBlob(b, raw, undefined);
+            if (w === undefined) {
+              const len = b.uncompressedLength ?? 0;
+              w = processBlob(b, raw, await outputs.acquire(len));
+            }
+            if (w !== undefined) writes.push(w);
           } catch (err) {
             writes.push(retryBlob(b, err));
           }

@@ -14,7 +14,9 @@
 //   uses Node (lchown, chmod, lutimes: microseconds) and the `mknod`, `mkfifo` and `setfattr`
 //   programs.
 //
-// Calls are queued in order and never throw: failures are collected and returned by flush().
+// Calls are queued in order, return at once and never throw: failures are collected and
+// returned by flush() (the only call to wait for). The helper's calls are encoded straight
+// into reused-size chunks of bytes, one line per node (path hex-encoded once).
 
 import { type ChildProcessByStdio, spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
@@ -22,7 +24,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { getSystemErrorName } from "node:util";
-import { parseGoTime } from "../gotime.js";
+import { daysFromCivil, parseGoTime } from "../gotime.js";
 
 /** A failed call: what was done, to which path (for messages), and the errno name. */
 export interface FsOpError {
@@ -36,27 +38,50 @@ export type SpecialKind = "fifo" | "chardev" | "dev";
 
 /** An instant as seconds and nanoseconds (what utimensat takes). */
 export interface Timespec {
-  readonly sec: bigint;
+  readonly sec: number;
   readonly nsec: number;
 }
 
+/** The metadata of one node to restore (restorer.ts's plan nodes are these). */
+export interface NodeMetadata {
+  /** Owner; both -1 to leave it. */
+  readonly uid: number;
+  readonly gid: number;
+  readonly xattrs:
+    | readonly { readonly name: string; readonly value: Uint8Array | null }[]
+    | undefined;
+  /** atime and mtime: whole seconds (NaN when the node's times are not valid: left alone). */
+  readonly aSec: number;
+  readonly aNsec: number;
+  readonly mSec: number;
+  readonly mNsec: number;
+}
+
+/**
+ * The calls queue in order and return at once (nothing per call to wait for); failures are
+ * collected and returned by flush().
+ */
 export interface MetadataOps {
   /** "nanosecond" when times are set exactly, "microsecond" when rounded down to µs. */
   readonly timePrecision: "nanosecond" | "microsecond";
   /** Which implementation runs ("perl-helper" or "node-fallback"), for reports. */
   readonly kind: string;
   /** Create a fifo or a device node with mode 0600 (chmod comes later). */
-  mknod(location: string, p: Buffer, kind: SpecialKind, rdev: bigint): Promise<void>;
-  lchown(location: string, p: Buffer, uid: number, gid: number): Promise<void>;
-  chmod(location: string, p: Buffer, mode: number): Promise<void>;
-  lsetxattr(location: string, p: Buffer, name: string, value: Uint8Array | null): Promise<void>;
-  utimes(
+  mknod(location: string, p: Buffer, kind: SpecialKind, rdev: bigint): void;
+  /**
+   * Restore a node's metadata, in restic's order: owner (lchown), extended attributes, mode
+   * (`perm`, chmod's bits; -1 for none: a symlink's), atime and mtime (of the link itself for
+   * a symlink).
+   */
+  setMetadata(
     location: string,
     p: Buffer,
-    atime: Timespec,
-    mtime: Timespec,
+    meta: NodeMetadata,
+    perm: number,
     symlink: boolean,
-  ): Promise<void>;
+  ): void;
+  /** A promise to wait for before queuing more when the queue is full, else undefined. */
+  backlog(): Promise<void> | undefined;
   /** Wait until every queued call has run; returns the failures since the last flush. */
   flush(): Promise<FsOpError[]>;
   close(): Promise<void>;
@@ -64,12 +89,81 @@ export interface MetadataOps {
 
 /** Parse a node timestamp; undefined when it is not a valid RFC 3339 time. */
 export function timespecOf(goTime: string): Timespec | undefined {
+  const fast = fastTimespec(goTime);
+  if (fast !== undefined) return fast;
   try {
     const t = parseGoTime(goTime);
-    return { sec: t.seconds, nsec: t.nanos };
+    return { sec: Number(t.seconds), nsec: t.nanos };
   } catch {
     return undefined;
   }
+}
+
+/** The ASCII digits at s[i..i+n) as a number; NaN when any is not a digit. */
+function digits(s: string, i: number, n: number): number {
+  let v = 0;
+  for (let k = i; k < i + n; k++) {
+    const c = s.charCodeAt(k) - 0x30;
+    if (c < 0 || c > 9) return Number.NaN;
+    v = v * 10 + c;
+  }
+  return v;
+}
+
+/**
+ * What parseGoTime gives for the forms restic writes ("2006-01-02T15:04:05.999999999+07:00",
+ * "Z", any fraction), without a regular expression or bigints (a node has three times and a
+ * restore ~20,000 nodes); undefined for anything else, left to parseGoTime.
+ */
+function fastTimespec(s: string): Timespec | undefined {
+  const n = s.length;
+  if (n < 20 || s.charCodeAt(4) !== 0x2d || s.charCodeAt(7) !== 0x2d) return undefined;
+  if (s.charCodeAt(10) !== 0x54 || s.charCodeAt(13) !== 0x3a || s.charCodeAt(16) !== 0x3a) {
+    return undefined;
+  }
+  const y = digits(s, 0, 4);
+  const mo = digits(s, 5, 2);
+  const d = digits(s, 8, 2);
+  const h = digits(s, 11, 2);
+  const mi = digits(s, 14, 2);
+  const sec = digits(s, 17, 2);
+  // NaN fails every comparison: the first test catches a non-digit anywhere
+  if (!(y >= 0 && mo >= 1 && mo <= 12 && d >= 1 && h <= 23 && mi <= 59 && sec <= 59)) {
+    return undefined;
+  }
+  const leap = y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0);
+  const dim = mo === 2 ? (leap ? 29 : 28) : mo === 4 || mo === 6 || mo === 9 || mo === 11 ? 30 : 31;
+  if (d > dim) return undefined;
+  let i = 19;
+  let nsec = 0;
+  const sep = s.charCodeAt(i);
+  if (sep === 0x2e || sep === 0x2c) {
+    i++;
+    const start = i;
+    let scale = 100_000_000;
+    for (; i < n; i++) {
+      const c = s.charCodeAt(i) - 0x30;
+      if (c < 0 || c > 9) break;
+      nsec += c * scale;
+      scale /= 10;
+      if (scale < 1) scale = 0;
+    }
+    if (i === start) return undefined;
+  }
+  let offset = 0;
+  const z = s.charCodeAt(i);
+  if (z === 0x5a && i + 1 === n) {
+    // "Z"
+  } else if ((z === 0x2b || z === 0x2d) && i + 6 === n && s.charCodeAt(i + 3) === 0x3a) {
+    const oh = digits(s, i + 1, 2);
+    const om = digits(s, i + 4, 2);
+    if (!(oh <= 23 && om <= 59)) return undefined;
+    offset = (z === 0x2d ? -1 : 1) * (oh * 60 + om);
+  } else {
+    return undefined;
+  }
+  const local = daysFromCivil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec;
+  return { sec: local - offset * 60, nsec };
 }
 
 const S_IFIFO = 0o010000;
@@ -106,6 +200,10 @@ const SYSCALLS: Record<string, readonly number[]> = {
   arm64: [88, 54, 6, 33],
 };
 
+// One line per call: `OP SEQ HEXPATH FIELDS...`. `A` is a node's metadata in one line (uid and
+// gid, -1 for no lchown; mode, -1 for no chmod; atime and mtime seconds and nanoseconds, "-"
+// for none; utimensat flags), so its path is sent and decoded once. A failure is answered
+// `E SEQ ERRNO OP`; `S SEQ` is answered in kind once everything before it has run.
 const PERL_SCRIPT = `
 use strict; no warnings;
 my ($UT, $CH, $SX, $MK) = @ARGV;
@@ -116,14 +214,18 @@ while (defined(my $line = <STDIN>)) {
   my $op = shift @f; my $seq = shift @f;
   if ($op eq 'S') { print "S $seq\\n"; next; }
   my $p = pack('H*', shift @f);
+  if ($op eq 'A') {
+    if (($f[0] >= 0 || $f[1] >= 0) && syscall($CH, -100, $p, $f[0] + 0, $f[1] + 0, 0x100) != 0) { print "E $seq ", ($! + 0), " C\\n"; }
+    if ($f[2] >= 0 && chmod($f[2] + 0, $p) != 1) { print "E $seq ", ($! + 0), " M\\n"; }
+    if ($f[3] ne '-') { my $ts = pack('q4', @f[3..6]);
+      if (syscall($UT, -100, $p, $ts, $f[7] + 0) != 0) { print "E $seq ", ($! + 0), " T\\n"; } }
+    next;
+  }
   my $ok = 0;
-  if ($op eq 'C') { $ok = syscall($CH, -100, $p, $f[0] + 0, $f[1] + 0, 0x100) == 0; }
-  elsif ($op eq 'M') { $ok = chmod($f[0] + 0, $p) == 1; }
-  elsif ($op eq 'T') { my $ts = pack('q4', @f[0..3]); $ok = syscall($UT, -100, $p, $ts, $f[4] + 0) == 0; }
-  elsif ($op eq 'X') { my $n = pack('H*', $f[0]); my $v = pack('H*', defined $f[1] ? $f[1] : '');
+  if ($op eq 'X') { my $n = pack('H*', $f[0]); my $v = pack('H*', defined $f[1] ? $f[1] : '');
     $ok = syscall($SX, $p, $n, $v, length($v), 0) == 0; }
   elsif ($op eq 'N') { $ok = syscall($MK, -100, $p, $f[0] + 0, $f[1] + 0) == 0; }
-  print 'E ', $seq, ' ', ($! + 0), "\\n" unless $ok;
+  print "E $seq ", ($! + 0), " $op\\n" unless $ok;
 }
 `;
 
@@ -135,17 +237,32 @@ const OP_NAMES: Record<string, string> = {
   N: "mknod",
 };
 
+/** Lines are encoded into chunks of this size, each written to the pipe when full. */
+const CHUNK = 64 * 1024;
+/** ASCII hex digits of every byte value, two per byte. */
+const HEX = Buffer.from(
+  Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0")).join(""),
+  "latin1",
+);
+const SPACE = 0x20;
+const NEWLINE = 0x0a;
+const MINUS = 0x2d;
+
 class PerlOps implements MetadataOps {
   readonly timePrecision = "nanosecond" as const;
   readonly kind = "perl-helper";
   private seq = 0;
-  private pending = "";
+  /** The chunk being filled and how much of it is. */
+  private out = Buffer.allocUnsafeSlow(CHUNK);
+  private pos = 0;
   /** Locations of calls that may still fail, by sequence number. */
-  private readonly tags = new Map<number, [string, string]>();
+  private readonly tags = new Map<number, string>();
   private errors: FsOpError[] = [];
   private waiters = new Map<number, () => void>();
   private lineBuf = "";
   private dead: Error | undefined;
+  /** Resolved when the pipe has drained after a write it could not take at once. */
+  private blocked: Promise<void> | undefined;
 
   constructor(private readonly child: ChildProcessByStdio<Writable, Readable, null>) {
     child.stdout.setEncoding("latin1");
@@ -170,7 +287,7 @@ class PerlOps implements MetadataOps {
       const line = this.lineBuf.slice(0, nl);
       this.lineBuf = this.lineBuf.slice(nl + 1);
       nl = this.lineBuf.indexOf("\n");
-      const [kind, seqText, errnoText] = line.split(" ");
+      const [kind, seqText, errnoText, opLetter] = line.split(" ");
       const seq = Number(seqText);
       if (kind === "S") {
         for (const k of this.tags.keys()) {
@@ -180,43 +297,107 @@ class PerlOps implements MetadataOps {
         this.waiters.get(seq)?.();
         this.waiters.delete(seq);
       } else if (kind === "E") {
-        const tag = this.tags.get(seq);
-        this.tags.delete(seq);
+        const location = this.tags.get(seq) ?? "?";
         const code = errorName(Number(errnoText));
-        const [op, location] = tag ?? ["?", "?"];
+        const op = OP_NAMES[opLetter] ?? opLetter;
         if (op === "lchown" && isEperm(code) && euid !== 0) continue;
         this.errors.push({ op, location, code, message: `${op}: ${code}` });
       }
     }
   }
 
-  private async send(op: string, location: string, fields: string): Promise<void> {
+  /**
+   * Start a line: `OP SEQ HEXPATH` with room for `extra` more bytes; false (the call recorded
+   * as failed) when the helper is gone.
+   */
+  private begin(op: number, location: string, p: Buffer, extra: number): boolean {
     if (this.dead) {
+      const name = OP_NAMES[String.fromCharCode(op)] ?? "metadata";
       this.errors.push({
-        op: OP_NAMES[op] ?? op,
+        op: name,
         location,
         code: "EIO",
         message: `metadata helper failed: ${this.dead.message}`,
       });
-      return;
+      return false;
     }
+    const need = 2 * p.length + extra + 64;
+    if (this.pos + need > this.out.length) this.write(need);
     const seq = this.seq++;
-    this.tags.set(seq, [OP_NAMES[op] ?? op, location]);
-    this.pending += `${op} ${seq} ${fields}\n`;
-    // a marker now and then lets the helper confirm what ran, so `tags` stays small
-    if (seq % 4096 === 4095) this.pending += `S ${this.seq++}\n`;
-    if (this.pending.length >= 64 * 1024) await this.write();
+    this.tags.set(seq, location);
+    const out = this.out;
+    out[this.pos++] = op;
+    out[this.pos++] = SPACE;
+    this.int(seq);
+    out[this.pos++] = SPACE;
+    this.hex(p);
+    return true;
   }
 
-  private async write(): Promise<void> {
-    const data = this.pending;
-    this.pending = "";
-    if (data === "" || this.dead) return;
-    if (!this.child.stdin.write(data, "latin1")) {
-      await new Promise<void>((resolve) => {
+  /** End a line; a marker now and then lets the helper confirm what ran (`tags` stays small). */
+  private end(): void {
+    this.out[this.pos++] = NEWLINE;
+    if (this.seq % 4096 === 0) this.marker(this.seq++);
+  }
+
+  private marker(seq: number): void {
+    if (this.pos + 32 > this.out.length) this.write(32);
+    this.out[this.pos++] = 0x53; // S
+    this.out[this.pos++] = SPACE;
+    this.int(seq);
+    this.out[this.pos++] = NEWLINE;
+  }
+
+  private hex(b: Uint8Array): void {
+    const out = this.out;
+    let pos = this.pos;
+    for (let i = 0; i < b.length; i++) {
+      const h = b[i] << 1;
+      out[pos] = HEX[h];
+      out[pos + 1] = HEX[h + 1];
+      pos += 2;
+    }
+    this.pos = pos;
+  }
+
+  /** A space, then an integer (negative or not) in decimal. */
+  private field(n: number): void {
+    this.out[this.pos++] = SPACE;
+    if (n < 0) {
+      this.out[this.pos++] = MINUS;
+      n = -n;
+    }
+    this.int(n);
+  }
+
+  private int(n: number): void {
+    const out = this.out;
+    if (n < 10) {
+      out[this.pos++] = 0x30 + n;
+      return;
+    }
+    let digits = 1;
+    for (let m = n; m >= 10; m = Math.floor(m / 10)) digits++;
+    let pos = this.pos + digits;
+    this.pos = pos;
+    do {
+      out[--pos] = 0x30 + (n % 10);
+      n = Math.floor(n / 10);
+    } while (n > 0);
+  }
+
+  /** Hand the chunk to the pipe and start a new one of at least `need` bytes. */
+  private write(need: number): void {
+    const data = this.out.subarray(0, this.pos);
+    this.out = Buffer.allocUnsafeSlow(Math.max(CHUNK, need));
+    this.pos = 0;
+    if (data.length === 0 || this.dead) return;
+    if (!this.child.stdin.write(data) && this.blocked === undefined) {
+      this.blocked = new Promise<void>((resolve) => {
         const done = () => {
           this.child.stdin.off("drain", done);
           this.child.off("exit", done);
+          this.blocked = undefined;
           resolve();
         };
         this.child.stdin.once("drain", done);
@@ -225,55 +406,78 @@ class PerlOps implements MetadataOps {
     }
   }
 
-  mknod(location: string, p: Buffer, kind: SpecialKind, rdev: bigint): Promise<void> {
+  backlog(): Promise<void> | undefined {
+    return this.blocked;
+  }
+
+  mknod(location: string, p: Buffer, kind: SpecialKind, rdev: bigint): void {
     const type = kind === "fifo" ? S_IFIFO : kind === "chardev" ? S_IFCHR : S_IFBLK;
-    const dev = kind === "fifo" ? 0n : rdev & 0xffff_ffffn;
-    return this.send("N", location, `${p.toString("hex")} ${type | 0o600} ${dev}`);
+    const dev = kind === "fifo" ? 0 : Number(rdev & 0xffff_ffffn);
+    if (!this.begin(0x4e /* N */, location, p, 0)) return;
+    this.field(type | 0o600);
+    this.field(dev);
+    this.end();
   }
 
-  lchown(location: string, p: Buffer, uid: number, gid: number): Promise<void> {
-    return this.send("C", location, `${p.toString("hex")} ${uid} ${gid}`);
-  }
-
-  chmod(location: string, p: Buffer, mode: number): Promise<void> {
-    return this.send("M", location, `${p.toString("hex")} ${mode}`);
-  }
-
-  lsetxattr(location: string, p: Buffer, name: string, value: Uint8Array | null): Promise<void> {
-    const v = value === null ? "" : Buffer.from(value.buffer, value.byteOffset, value.length);
-    return this.send(
-      "X",
-      location,
-      `${p.toString("hex")} ${Buffer.from(name, "utf8").toString("hex")} ${typeof v === "string" ? "" : v.toString("hex")}`,
-    );
-  }
-
-  utimes(
+  setMetadata(
     location: string,
     p: Buffer,
-    atime: Timespec,
-    mtime: Timespec,
+    meta: NodeMetadata,
+    perm: number,
     symlink: boolean,
-  ): Promise<void> {
-    return this.send(
-      "T",
-      location,
-      `${p.toString("hex")} ${atime.sec} ${atime.nsec} ${mtime.sec} ${mtime.nsec} ${symlink ? AT_SYMLINK_NOFOLLOW : 0}`,
-    );
+  ): void {
+    const xattrs = meta.xattrs;
+    let chown = true;
+    if (xattrs !== undefined && xattrs.length > 0) {
+      // lchown before the attributes (it clears security.capability), chmod after them
+      if (!this.begin(0x41 /* A */, location, p, 0)) return;
+      this.field(meta.uid);
+      this.field(meta.gid);
+      this.field(-1);
+      this.out[this.pos++] = SPACE;
+      this.out[this.pos++] = MINUS;
+      this.end();
+      for (const a of xattrs) {
+        const name = Buffer.from(a.name, "utf8");
+        const value = a.value ?? new Uint8Array(0);
+        if (!this.begin(0x58 /* X */, location, p, 2 * (name.length + value.length))) return;
+        this.out[this.pos++] = SPACE;
+        this.hex(name);
+        this.out[this.pos++] = SPACE;
+        this.hex(value);
+        this.end();
+      }
+      chown = false;
+    }
+    if (!this.begin(0x41 /* A */, location, p, 0)) return;
+    this.field(chown ? meta.uid : -1);
+    this.field(chown ? meta.gid : -1);
+    this.field(perm);
+    if (Number.isNaN(meta.aSec) || Number.isNaN(meta.mSec)) {
+      this.out[this.pos++] = SPACE;
+      this.out[this.pos++] = MINUS;
+    } else {
+      this.field(meta.aSec);
+      this.field(meta.aNsec);
+      this.field(meta.mSec);
+      this.field(meta.mNsec);
+      this.field(symlink ? AT_SYMLINK_NOFOLLOW : 0);
+    }
+    this.end();
   }
 
   async flush(): Promise<FsOpError[]> {
     if (!this.dead) {
       const seq = this.seq++;
       const done = new Promise<void>((resolve) => this.waiters.set(seq, resolve));
-      this.pending += `S ${seq}\n`;
-      await this.write();
+      this.marker(seq);
+      this.write(0);
       await done;
     }
     if (this.dead) {
-      for (const [op, location] of this.tags.values()) {
+      for (const location of this.tags.values()) {
         this.errors.push({
-          op,
+          op: "metadata",
           location,
           code: "EIO",
           message: `metadata helper failed: ${this.dead.message}`,
@@ -312,8 +516,8 @@ function sysCode(err: unknown): string {
 }
 
 /** Seconds as the double libuv turns into the same whole microsecond (it truncates). */
-function microSeconds(t: Timespec): number {
-  return Number(t.sec) + (Math.floor(t.nsec / 1000) + 0.5) / 1e6;
+function microSeconds(sec: number, nsec: number): number {
+  return sec + (Math.floor(nsec / 1000) + 0.5) / 1e6;
 }
 
 class NodeOps implements MetadataOps {
@@ -334,9 +538,9 @@ class NodeOps implements MetadataOps {
   }
 
   /** Run a program on `p`, which may not be UTF-8 (argv is): through a temporary name then. */
-  private async runOn(p: Buffer, argv: (name: string) => string[], create: boolean): Promise<void> {
+  private runOn(p: Buffer, argv: (name: string) => string[], create: boolean): void {
     if (isUtf8(p)) {
-      await run(argv(p.toString("utf8")));
+      run(argv(p.toString("utf8")));
       return;
     }
     const dir = path.dirname(p.toString("latin1"));
@@ -347,7 +551,7 @@ class NodeOps implements MetadataOps {
     try {
       if (!create) fs.renameSync(p, tmp);
       try {
-        await run(argv(`/proc/self/fd/3/${tmpName}`), dirFd);
+        run(argv(`/proc/self/fd/3/${tmpName}`), dirFd);
       } finally {
         if (create) {
           if (fs.existsSync(tmp)) fs.renameSync(tmp, p);
@@ -358,14 +562,14 @@ class NodeOps implements MetadataOps {
     }
   }
 
-  async mknod(location: string, p: Buffer, kind: SpecialKind, rdev: bigint): Promise<void> {
+  mknod(location: string, p: Buffer, kind: SpecialKind, rdev: bigint): void {
     try {
       if (kind === "fifo") {
-        await this.runOn(p, (n) => ["mkfifo", "-m", "0600", "--", n], true);
+        this.runOn(p, (n) => ["mkfifo", "-m", "0600", "--", n], true);
       } else {
         const { major, minor } = devMajorMinor(rdev);
         const t = kind === "chardev" ? "c" : "b";
-        await this.runOn(
+        this.runOn(
           p,
           (n) => ["mknod", "-m", "0600", "--", n, t, String(major), String(minor)],
           true,
@@ -376,28 +580,40 @@ class NodeOps implements MetadataOps {
     }
   }
 
-  async lchown(location: string, p: Buffer, uid: number, gid: number): Promise<void> {
-    try {
-      await fs.promises.lchown(p, uid, gid);
-    } catch (err) {
-      this.record("lchown", location, err);
-    }
-  }
-
-  async chmod(location: string, p: Buffer, mode: number): Promise<void> {
-    try {
-      await fs.promises.chmod(p, mode);
-    } catch (err) {
-      this.record("chmod", location, err);
-    }
-  }
-
-  async lsetxattr(
+  setMetadata(
     location: string,
     p: Buffer,
-    name: string,
-    value: Uint8Array | null,
-  ): Promise<void> {
+    meta: NodeMetadata,
+    perm: number,
+    symlink: boolean,
+  ): void {
+    if (meta.uid !== -1 || meta.gid !== -1) {
+      try {
+        fs.lchownSync(p, meta.uid, meta.gid);
+      } catch (err) {
+        this.record("lchown", location, err);
+      }
+    }
+    for (const a of meta.xattrs ?? []) this.lsetxattr(location, p, a.name, a.value);
+    if (perm >= 0) {
+      try {
+        fs.chmodSync(p, perm);
+      } catch (err) {
+        this.record("chmod", location, err);
+      }
+    }
+    if (Number.isNaN(meta.aSec) || Number.isNaN(meta.mSec)) return;
+    try {
+      const a = microSeconds(meta.aSec, meta.aNsec);
+      const m = microSeconds(meta.mSec, meta.mNsec);
+      if (symlink) fs.lutimesSync(p, a, m);
+      else fs.utimesSync(p, a, m);
+    } catch (err) {
+      this.record("utimes", location, err);
+    }
+  }
+
+  private lsetxattr(location: string, p: Buffer, name: string, value: Uint8Array | null): void {
     if (!this.hasSetfattr) {
       this.errors.push({
         op: "lsetxattr",
@@ -410,27 +626,14 @@ class NodeOps implements MetadataOps {
     const hex =
       value === null || value.length === 0 ? "" : `0x${Buffer.from(value).toString("hex")}`;
     try {
-      await this.runOn(p, (n) => ["setfattr", "-h", "-n", name, "-v", hex, "--", n], false);
+      this.runOn(p, (n) => ["setfattr", "-h", "-n", name, "-v", hex, "--", n], false);
     } catch (err) {
       this.record("lsetxattr", location, err);
     }
   }
 
-  async utimes(
-    location: string,
-    p: Buffer,
-    atime: Timespec,
-    mtime: Timespec,
-    symlink: boolean,
-  ): Promise<void> {
-    try {
-      const a = microSeconds(atime);
-      const m = microSeconds(mtime);
-      if (symlink) await fs.promises.lutimes(p, a, m);
-      else await fs.promises.utimes(p, a, m);
-    } catch (err) {
-      this.record("utimes", location, err);
-    }
+  backlog(): undefined {
+    return undefined;
   }
 
   async flush(): Promise<FsOpError[]> {
@@ -442,28 +645,17 @@ class NodeOps implements MetadataOps {
   async close(): Promise<void> {}
 }
 
-function run(argv: string[], dirFd?: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const stdio: ("ignore" | "pipe" | number)[] = ["ignore", "ignore", "pipe"];
-    if (dirFd !== undefined) stdio.push(dirFd);
-    const child = spawn(argv[0], argv.slice(1), { stdio });
-    let stderr = "";
-    child.stderr?.setEncoding("utf8");
-    child.stderr?.on("data", (d: string) => {
-      stderr += d;
-    });
-    child.on("error", reject);
-    child.on("exit", (code) => {
-      if (code === 0) resolve();
-      else {
-        const err = new Error(`${argv[0]} failed: ${stderr.trim() || `exit code ${code}`}`);
-        (err as NodeJS.ErrnoException).code = /Operation not permitted/.test(stderr)
-          ? "EPERM"
-          : "EIO";
-        reject(err);
-      }
-    });
-  });
+/** Run a program to its end; throws when it fails (EPERM when it says so). */
+function run(argv: string[], dirFd?: number): void {
+  const stdio: ("ignore" | "pipe" | number)[] = ["ignore", "ignore", "pipe"];
+  if (dirFd !== undefined) stdio.push(dirFd);
+  const r = spawnSync(argv[0], argv.slice(1), { stdio, encoding: "utf8" });
+  if (r.error) throw r.error;
+  if (r.status === 0) return;
+  const stderr = (r.stderr ?? "").trim();
+  const err = new Error(`${argv[0]} failed: ${stderr || `exit code ${r.status}`}`);
+  (err as NodeJS.ErrnoException).code = /Operation not permitted/.test(stderr) ? "EPERM" : "EIO";
+  throw err;
 }
 
 /**

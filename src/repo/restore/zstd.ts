@@ -109,14 +109,20 @@ export class BlobDecompressor {
    * that long). CORRUPT when the frame is damaged or its size differs.
    */
   async decompressInto(frame: Uint8Array, expected: number, out: Uint8Array): Promise<void> {
+    if (this.decompressIntoSync(frame, expected, out)) return;
+    const plain = await decompress(frame, expected, expected);
+    out.set(plain);
+  }
+
+  /**
+   * decompressInto, synchronously: false (nothing done) when only the asynchronous public
+   * API is reachable.
+   */
+  decompressIntoSync(frame: Uint8Array, expected: number, out: Uint8Array): boolean {
     if (out.length < expected) throw new RangeError("output buffer too small");
     const native = this.native;
     const mod = this.mod;
-    if (native === null && mod === null) {
-      const plain = await decompress(frame, expected, expected);
-      out.set(plain);
-      return;
-    }
+    if (native === null && mod === null) return false;
     // refuse a frame that cannot produce `expected` bytes before allocating room for them
     const bounds = frameContentBounds(frame);
     if (bounds.min > expected || bounds.max < expected) {
@@ -128,7 +134,7 @@ export class BlobDecompressor {
       // zstd never writes past the view it is given: a frame that expands further fails
       const n = native.decompressInto(frame, out.subarray(0, expected));
       if (n !== expected) throw corrupt(`decompressed ${n} bytes but the index says ${expected}`);
-      return;
+      return true;
     }
     if (mod === null) throw new ResticTsError("INTERNAL", "zstd: no implementation loaded");
     if (frame.length > this.srcCap) {
@@ -151,6 +157,7 @@ export class BlobDecompressor {
       throw corrupt(`decompressed ${n} bytes but the index says ${expected}`);
     }
     out.set(mod.HEAPU8.subarray(this.dst, this.dst + n));
+    return true;
   }
 
   /** Give the WebAssembly memory areas back. */

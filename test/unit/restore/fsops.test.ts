@@ -2,6 +2,7 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { tryParseGoTime } from "../../../src/repo/gotime.js";
 import {
   devMajorMinor,
   type MetadataOps,
@@ -28,19 +29,34 @@ describe.each([
     await tmp.cleanup();
   });
 
+  /** Metadata that sets only the times (owner -1 is lchown's "unchanged"). */
+  const timesOnly = (sec: number, nsec: number, mSec = sec, mNsec = nsec) => ({
+    uid: -1,
+    gid: -1,
+    xattrs: undefined,
+    aSec: sec,
+    aNsec: nsec,
+    mSec,
+    mNsec,
+  });
+
   // a name that is not UTF-8: the fallback's programs cannot take it in argv
   const weird = () => Buffer.concat([Buffer.from(`${tmp.dir}/`), Buffer.from([0x66, 0xff, 0xfe])]);
 
   it("creates fifos, sets modes and times (not following symlinks)", async () => {
     const fifo = weird();
-    await ops.mknod("/fifo", fifo, "fifo", 0n);
-    await ops.chmod("/fifo", fifo, 0o4710);
-    const t = { sec: 1_700_000_000n, nsec: 123_456_789 };
-    await ops.utimes("/fifo", fifo, t, t, false);
+    ops.mknod("/fifo", fifo, "fifo", 0n);
+    ops.setMetadata("/fifo", fifo, timesOnly(1_700_000_000, 123_456_789), 0o4710, false);
     const link = Buffer.from(path.join(tmp.dir, "link"));
     fs.symlinkSync("/etc/hostname", link);
     const before = fs.statSync("/etc/hostname", { bigint: true }).mtimeNs;
-    await ops.utimes("/link", link, t, { sec: 1_600_000_000n, nsec: 1 }, true);
+    ops.setMetadata(
+      "/link",
+      link,
+      timesOnly(1_700_000_000, 123_456_789, 1_600_000_000, 1),
+      -1,
+      true,
+    );
     expect(await ops.flush()).toEqual([]);
     const st = fs.lstatSync(fifo, { bigint: true });
     expect(st.isFIFO()).toBe(true);
@@ -56,32 +72,37 @@ describe.each([
   it.runIf(hasTool("getfattr"))("sets extended attributes, values with any bytes", async () => {
     const f = weird();
     fs.writeFileSync(f, "x");
-    await ops.lsetxattr("/f", f, "user.a", new Uint8Array([0, 1, 255]));
-    await ops.lsetxattr("/f", f, "user.empty", null);
+    const xattrs = [
+      { name: "user.a", value: new Uint8Array([0, 1, 255]) },
+      { name: "user.empty", value: null },
+    ];
+    ops.setMetadata("/f", f, { ...timesOnly(1_600_000_000, 5), xattrs }, 0o640, false);
     expect(await ops.flush()).toEqual([]);
     const tmpName = path.join(tmp.dir, "plain");
     fs.renameSync(f, tmpName);
     const out = execFileSync("getfattr", ["-d", "-e", "hex", tmpName], { encoding: "utf8" });
     expect(out).toMatch(/user\.a=0x0001ff/);
     expect(out).toMatch(/user\.empty/);
+    const st = fs.statSync(tmpName, { bigint: true });
+    expect(Number(st.mode & 0o7777n)).toBe(0o640);
+    expect(st.mtimeNs / 1000n).toBe(1_600_000_000_000_000n);
   });
 
   it("collects failures instead of throwing", async () => {
     const missing = Buffer.from(path.join(tmp.dir, "missing"));
-    await ops.chmod("/missing", missing, 0o644);
-    await ops.utimes("/missing", missing, { sec: 1n, nsec: 0 }, { sec: 1n, nsec: 0 }, false);
+    ops.setMetadata("/missing", missing, timesOnly(1, 0), 0o644, false);
     const errs = await ops.flush();
-    expect(errs.map((e) => [e.location, e.code])).toEqual([
-      ["/missing", "ENOENT"],
-      ["/missing", "ENOENT"],
+    expect(errs.map((e) => [e.location, e.op, e.code])).toEqual([
+      ["/missing", "chmod", "ENOENT"],
+      ["/missing", fallback ? "utimes" : "utimensat", "ENOENT"],
     ]);
     expect(await ops.flush()).toEqual([]);
   });
 
   it.runIf(isRoot)("creates device nodes and changes owners", async () => {
     const dev = weird();
-    await ops.mknod("/dev", dev, "chardev", 0x103n);
-    await ops.lchown("/dev", dev, 12, 34);
+    ops.mknod("/dev", dev, "chardev", 0x103n);
+    ops.setMetadata("/dev", dev, { ...timesOnly(Number.NaN, 0), uid: 12, gid: 34 }, 0o600, false);
     expect(await ops.flush()).toEqual([]);
     const st = fs.lstatSync(dev, { bigint: true });
     expect(st.isCharacterDevice()).toBe(true);
@@ -96,9 +117,58 @@ describe("helpers", () => {
     // major 4095, minor 1048575 (the largest in the old 32-bit encoding)
     expect(devMajorMinor(0xffff_ffffn)).toEqual({ major: 4095, minor: 1048575 });
     expect(timespecOf("2023-04-05T06:07:08.123456789+02:00")).toEqual({
-      sec: 1680667628n,
+      sec: 1680667628,
       nsec: 123456789,
     });
     expect(timespecOf("not a time")).toBeUndefined();
+  });
+
+  it("parses node times exactly as gotime.ts does (valid or not)", () => {
+    const base = [
+      "2023-04-05T06:07:08.123456789+02:00",
+      "2024-02-29T23:59:59Z",
+      "1969-12-31T23:59:59.999999999-23:59",
+      "0001-01-01T00:00:00Z",
+      "9999-12-31T23:59:59,5+00:00",
+      "2023-04-05T06:07:08.1234567891234Z",
+      "2023-02-29T00:00:00Z",
+      "2000-02-29T00:00:00Z",
+      "1900-02-29T00:00:00Z",
+      "2023-04-05T24:00:00Z",
+      "2023-04-05T06:60:00Z",
+      "2023-04-05T06:07:60Z",
+      "2023-13-05T06:07:08Z",
+      "2023-00-05T06:07:08Z",
+      "2023-04-00T06:07:08Z",
+      "2023-04-31T06:07:08Z",
+      "2023-04-05T06:07:08.Z",
+      "2023-04-05T06:07:08+24:00",
+      "2023-04-05T06:07:08+02:60",
+      "2023-04-05T06:07:08+0200",
+      "2023-04-05t06:07:08Z",
+      "2023-04-05T06:07:08z",
+      "2023-04-05T06:07:08",
+      "2023-04-05T06:07:08Z ",
+      "+023-04-05T06:07:08Z",
+      "2023-04-05T06:07:0８Z",
+    ];
+    // every string with one character replaced, dropped or doubled, too
+    const all = new Set(base);
+    for (const s of base) {
+      for (let i = 0; i < s.length; i++) {
+        for (const c of ["0", "9", ":", "-", ".", "Z", "+", " "]) {
+          all.add(s.slice(0, i) + c + s.slice(i + 1));
+        }
+        all.add(s.slice(0, i) + s.slice(i + 1));
+        all.add(s.slice(0, i) + s[i] + s.slice(i));
+      }
+    }
+    for (const s of all) {
+      const t = tryParseGoTime(s);
+      expect([s, timespecOf(s)]).toEqual([
+        s,
+        t === undefined ? undefined : { sec: Number(t.seconds), nsec: t.nanos },
+      ]);
+    }
   });
 });

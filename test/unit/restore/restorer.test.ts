@@ -244,6 +244,64 @@ describe("restoreTree", () => {
     });
   });
 
+  it("reports a one-blob file it cannot create, and aborts on it without onError", async () => {
+    const c = await craftRepo(2);
+    // small files are written synchronously, larger ones through callbacks: both ways here
+    const small = await c.data("content");
+    const big = pattern(100_000, 3);
+    const bigId = await c.data(big);
+    const long = "n".repeat(256); // NAME_MAX is 255: open fails with ENAMETOOLONG
+    const longBig = "m".repeat(256);
+    const root = await c.tree([
+      fileNode("a", [small], 7),
+      fileNode("b", [bigId], big.length),
+      fileNode("blocked", [small], 7),
+      fileNode("blockedBig", [bigId], big.length),
+      fileNode(longBig, [bigId], big.length),
+      fileNode(long, [small], 7),
+      fileNode("z", [small], 7),
+    ]);
+    const ir = await c.commit(root);
+    for (const name of ["t", "u", "v"]) {
+      // a directory with something in it where a file goes: refused, never removed
+      for (const d of ["blocked", "blockedBig"]) {
+        fs.mkdirSync(path.join(tmp.dir, name, d), { recursive: true });
+        fs.writeFileSync(path.join(tmp.dir, name, d, "keep"), "kept");
+      }
+    }
+    const errors: string[] = [];
+    const progress = newRestoreProgress();
+    const res = await restoreTree(ir, root, {
+      target: path.join(tmp.dir, "t"),
+      progress,
+      onError: (loc, err) => errors.push(`${loc}: ${(err as { code?: string }).code}`),
+    });
+    expect(errors.sort()).toEqual([
+      "/blocked: EISDIR",
+      "/blockedBig: EISDIR",
+      `/${longBig}: ENAMETOOLONG`,
+      `/${long}: ENAMETOOLONG`,
+    ]);
+    expect(res.errors).toBe(4);
+    expect(progress.filesDone).toBe(3);
+    for (const f of ["a", "z"]) {
+      expect(fs.readFileSync(path.join(tmp.dir, "t", f), "utf8")).toBe("content");
+    }
+    expect(Buffer.compare(fs.readFileSync(path.join(tmp.dir, "t", "b")), big)).toBe(0);
+    for (const d of ["blocked", "blockedBig"]) {
+      expect(fs.readFileSync(path.join(tmp.dir, "t", d, "keep"), "utf8")).toBe("kept");
+    }
+    await expect(restoreTree(ir, root, { target: path.join(tmp.dir, "u") })).rejects.toMatchObject({
+      code: expect.stringMatching(/^(EISDIR|ENAMETOOLONG)$/),
+    });
+    // the first failure of a large file aborts too
+    const onlyBig = await c.tree([fileNode(longBig, [bigId], big.length)]);
+    const ir2 = await c.commit(onlyBig);
+    await expect(
+      restoreTree(ir2, onlyBig, { target: path.join(tmp.dir, "v") }),
+    ).rejects.toMatchObject({ code: "ENAMETOOLONG" });
+  });
+
   it("reads a blob from another pack when its first copy is damaged", async () => {
     const dir = path.join(tmp.dir, "repo");
     const c = await craftRepo(1, dir);
