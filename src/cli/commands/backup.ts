@@ -15,6 +15,7 @@ import type { CompressionMode } from "../../repo/compression.js";
 import { keepYoungGenerationSmall } from "../../young-generation.js";
 import { type Command, EXIT, type FlagValues } from "../command.js";
 import { tuneMallocForThroughput } from "../malloc-tuning.js";
+import { formatBytes, formatDuration, formatSeconds } from "../progress.js";
 
 function list(v: FlagValues[string]): string[] {
   if (v === undefined) return [];
@@ -41,25 +42,6 @@ function filesFrom(flags: FlagValues): string[] {
     for (const p of readFileSync(f, "utf8").split("\0")) if (p !== "") out.push(p);
   }
   return out;
-}
-
-function formatBytes(n: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let i = 0;
-  let v = n;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return i === 0 ? `${n} B` : `${v.toFixed(3)} ${units[i]}`;
-}
-
-function formatDuration(secs: number): string {
-  const s = Math.floor(secs);
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  const ss = String(s % 60).padStart(2, "0");
-  return h > 0 ? `${h}:${String(m).padStart(2, "0")}:${ss}` : `${m}:${ss}`;
 }
 
 export const backupCommand: Command = {
@@ -160,9 +142,9 @@ export const backupCommand: Command = {
         status.totalBytes > 0 ? ((100 * status.bytesDone) / status.totalBytes).toFixed(2) : "0.00";
       const eta = status.eta();
       const line =
-        `[${formatDuration(secs)}] ${pct}%  ${status.filesDone} files ${formatBytes(status.bytesDone)}, ` +
+        `[${formatSeconds(secs)}] ${pct}%  ${status.filesDone} files ${formatBytes(status.bytesDone)}, ` +
         `total ${status.totalFiles} files ${formatBytes(status.totalBytes)}, ${status.errors} errors` +
-        (eta > 0 ? ` ETA ${formatDuration(eta)}` : "");
+        (eta > 0 ? ` ETA ${formatSeconds(eta)}` : "");
       process.stdout.write(`\r${line.padEnd(lastLine.length)}`);
       lastLine = line;
     };
@@ -242,7 +224,7 @@ export const backupCommand: Command = {
       );
       ctx.verbose("");
       ctx.verbose(
-        `processed ${s.totalFilesProcessed} files, ${formatBytes(s.totalBytesProcessed)} in ${formatDuration(s.totalDurationMs / 1000)}`,
+        `processed ${s.totalFilesProcessed} files, ${formatBytes(s.totalBytesProcessed)} in ${formatDuration(s.totalDurationMs)}`,
       );
       if (result.snapshotId !== undefined)
         ctx.verbose(`snapshot ${result.snapshotId.slice(0, 8)} saved`);
