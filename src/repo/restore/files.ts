@@ -80,13 +80,6 @@ const MAX_WRITING = 64;
 /** Files open for writing at once. */
 const MAX_OPEN_FILES = 64;
 const ZERO = new Uint8Array(64 * 1024);
-/**
- * Files of one blob up to this size are created, written and closed synchronously: at most a
- * fraction of a millisecond of the event loop each.
- */
-const SYNC_WRITE_MAX = 64 * 1024;
-/** The outcome of work done synchronously. */
-const DONE = Promise.resolve();
 
 interface FileState {
   readonly target: FileTarget;
@@ -681,44 +674,11 @@ export async function restoreFileContents(
   };
 
   /**
-   * A small file in one blob, not yet created (most small files): create, write and close it
-   * right here. Three system calls of a few microseconds each cost less than handing them to
-   * libuv's threads and back (bench/RESULTS.md "## restore", session 4). Undefined when
-   * something is in the way (EEXIST: writeTo removes it), else the outcome.
-   */
-  const writeWholeSync = (st: FileState, plain: Uint8Array): Promise<void> | undefined => {
-    let fd: number;
-    let error: unknown = null;
-    try {
-      fd = fs.openSync(st.target.path, CREATE_FLAGS, 0o600);
-    } catch (err) {
-      if (isEexist(err)) return undefined;
-      fd = -1;
-      error = err;
-    }
-    if (fd >= 0) {
-      st.created = true;
-      try {
-        for (let w = 0; w < plain.length; ) {
-          w += fs.writeSync(fd, plain, w, plain.length - w, w);
-        }
-      } catch (err) {
-        error = err;
-      }
-      try {
-        fs.closeSync(fd);
-      } catch (err) {
-        error ??= err;
-      }
-    }
-    const abort = wholeDone(st, plain.length, error);
-    return abort === undefined ? DONE : Promise.reject(abort);
-  };
-
-  /**
-   * A larger file in one blob, not yet created: create, write and close it in one chain of
-   * callbacks (no promise, no async frame, no cache entry per file). Falls back to writeTo
-   * when something is in the way (EEXIST). `done` runs at the end, whatever happened, with
+   * A file in one blob, not yet created (most small files): create, write and close it in one
+   * chain of callbacks on libuv's threads (no promise, no async frame, no cache entry per
+   * file). Synchronous calls here cost less CPU but more time: the main thread then waits for
+   * each file system call itself (bench/RESULTS.md "## restore", session 4). Falls back to
+   * writeTo when something is in the way (EEXIST). `done` runs at the end, whatever happened, with
    * what onError threw (to abort) if it did.
    */
   const writeWhole = (st: FileState, plain: Uint8Array, done: (abort?: unknown) => void) => {
@@ -798,20 +758,13 @@ export async function restoreFileContents(
       !st.created &&
       !st.failed &&
       b.offsets[0] === 0;
-    if (whole && plain.length <= SYNC_WRITE_MAX) {
-      const done = writeWholeSync(st, plain);
-      if (done !== undefined) {
-        release?.();
-        return done;
-      }
-    }
     writing++;
     const settle = () => {
       writing--;
       release?.();
       writeWaiters.shift()?.();
     };
-    if (whole && plain.length > SYNC_WRITE_MAX && fds.reserve()) {
+    if (whole && fds.reserve()) {
       return new Promise<void>((resolve, reject) =>
         writeWhole(st, plain, (abort) => {
           settle();

@@ -246,7 +246,7 @@ describe("restoreTree", () => {
 
   it("reports a one-blob file it cannot create, and aborts on it without onError", async () => {
     const c = await craftRepo(2);
-    // small files are written synchronously, larger ones through callbacks: both ways here
+    // a small and a larger one-blob file (both written in one chain of callbacks)
     const small = await c.data("content");
     const big = pattern(100_000, 3);
     const bigId = await c.data(big);
