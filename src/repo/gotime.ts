@@ -19,8 +19,84 @@ export interface GoTime {
 /** Go's zero time.Time, what restic writes for a timestamp it never set. */
 export const ZERO_TIME = "0001-01-01T00:00:00Z";
 
-const RFC3339 =
-  /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:[.,](\d+))?(?:Z|([+-])(\d{2}):(\d{2}))$/;
+/** The parts of an RFC 3339 timestamp as Go's time.Parse(RFC3339) reads it. */
+interface Rfc3339Parts {
+  /** Seconds since 1970-01-01T00:00:00Z (a safe integer for every four-digit year). */
+  readonly seconds: number;
+  readonly nanos: number;
+  /** Minutes east of UTC. */
+  readonly offsetMinutes: number;
+  /** Where the fractional digits start and end in the text (equal when there are none). */
+  readonly fracStart: number;
+  readonly fracEnd: number;
+}
+
+/** The ASCII digits at s[i, i + n) as a number; NaN when any is not a digit. */
+function digitsAt(s: string, i: number, n: number): number {
+  let v = 0;
+  for (let k = i; k < i + n; k++) {
+    const c = s.charCodeAt(k) - 0x30;
+    if (c < 0 || c > 9) return Number.NaN;
+    v = v * 10 + c;
+  }
+  return v;
+}
+
+/**
+ * Read "2006-01-02T15:04:05[.fraction](Z|±hh:mm)" (',' also separates the fraction; any
+ * number of fractional digits, truncated to nanoseconds), checking the ranges Go checks;
+ * undefined for anything else. Character by character, no regular expression and no bigints:
+ * a restore parses the times of every node.
+ */
+function scanRfc3339(s: string): Rfc3339Parts | undefined {
+  const n = s.length;
+  if (n < 20 || s.charCodeAt(4) !== 0x2d || s.charCodeAt(7) !== 0x2d) return undefined;
+  if (s.charCodeAt(10) !== 0x54 || s.charCodeAt(13) !== 0x3a || s.charCodeAt(16) !== 0x3a) {
+    return undefined;
+  }
+  const y = digitsAt(s, 0, 4);
+  const mo = digitsAt(s, 5, 2);
+  const d = digitsAt(s, 8, 2);
+  const h = digitsAt(s, 11, 2);
+  const mi = digitsAt(s, 14, 2);
+  const sec = digitsAt(s, 17, 2);
+  // NaN fails every comparison: the first test catches a non-digit anywhere
+  if (!(y >= 0 && mo >= 1 && mo <= 12 && d >= 1 && h <= 23 && mi <= 59 && sec <= 59)) {
+    return undefined;
+  }
+  if (d > daysIn(mo, y)) return undefined;
+  let i = 19;
+  let nanos = 0;
+  let fracStart = i;
+  const sep = s.charCodeAt(i);
+  if (sep === 0x2e || sep === 0x2c) {
+    fracStart = ++i;
+    let scale = 100_000_000;
+    for (; i < n; i++) {
+      const c = s.charCodeAt(i) - 0x30;
+      if (c < 0 || c > 9) break;
+      nanos += c * scale;
+      scale = scale >= 10 ? scale / 10 : 0;
+    }
+    if (i === fracStart) return undefined;
+  }
+  const fracEnd = i;
+  let offsetMinutes = 0;
+  const z = s.charCodeAt(i);
+  if (z === 0x5a && i + 1 === n) {
+    // "Z"
+  } else if ((z === 0x2b || z === 0x2d) && i + 6 === n && s.charCodeAt(i + 3) === 0x3a) {
+    const oh = digitsAt(s, i + 1, 2);
+    const om = digitsAt(s, i + 4, 2);
+    if (!(oh <= 23 && om <= 59)) return undefined;
+    offsetMinutes = oh * 60 + om;
+    if (z === 0x2d && offsetMinutes !== 0) offsetMinutes = -offsetMinutes; // no -0
+  } else {
+    return undefined;
+  }
+  const local = daysFromCivil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec;
+  return { seconds: local - offsetMinutes * 60, nanos, offsetMinutes, fracStart, fracEnd };
+}
 
 function isLeap(y: number): boolean {
   return y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0);
@@ -183,27 +259,18 @@ export function goTimeString(text: string): string {
 
 /** Parse what Go's time.Parse(time.RFC3339, s) accepts; undefined where Go reports an error. */
 export function tryParseGoTime(s: string): GoTime | undefined {
-  const m = RFC3339.exec(s);
-  if (m === null) return undefined;
-  const y = Number(m[1]);
-  const mo = Number(m[2]);
-  const d = Number(m[3]);
-  const h = Number(m[4]);
-  const mi = Number(m[5]);
-  const sec = Number(m[6]);
-  if (mo < 1 || mo > 12 || d < 1 || d > daysIn(mo, y) || h > 23 || mi > 59 || sec > 59)
-    return undefined;
-  const nanos = m[7] === undefined ? 0 : Number(m[7].slice(0, 9).padEnd(9, "0"));
-  let offsetMinutes = 0;
-  if (m[8] !== undefined) {
-    const oh = Number(m[9]);
-    const om = Number(m[10]);
-    if (oh > 23 || om > 59) return undefined;
-    offsetMinutes = (m[8] === "-" ? -1 : 1) * (oh * 60 + om);
-    if (offsetMinutes === 0) offsetMinutes = 0; // no -0
-  }
-  const local = BigInt(daysFromCivil(y, mo, d)) * 86400n + BigInt(h * 3600 + mi * 60 + sec);
-  return { seconds: local - BigInt(offsetMinutes * 60), nanos, offsetMinutes };
+  const t = scanRfc3339(s);
+  if (t === undefined) return undefined;
+  return { seconds: BigInt(t.seconds), nanos: t.nanos, offsetMinutes: t.offsetMinutes };
+}
+
+/**
+ * tryParseGoTime's instant as plain numbers (whole seconds since the epoch and nanoseconds),
+ * for callers that handle many timestamps; undefined where Go reports an error.
+ */
+export function goTimeSeconds(s: string): { sec: number; nsec: number } | undefined {
+  const t = scanRfc3339(s);
+  return t === undefined ? undefined : { sec: t.seconds, nsec: t.nanos };
 }
 
 /** Parse an RFC 3339 timestamp as Go does; INVALID_ARGUMENT where Go reports an error. */
@@ -220,22 +287,13 @@ export function parseGoTime(s: string): GoTime {
  * The local date and clock never change, so this is done on the text.
  */
 export function normalizeGoTime(s: string): string | undefined {
-  const m = RFC3339.exec(s);
-  if (m === null) return undefined;
-  const y = Number(m[1]);
-  const mo = Number(m[2]);
-  const d = Number(m[3]);
-  if (mo < 1 || mo > 12 || d < 1 || d > daysIn(mo, y)) return undefined;
-  if (Number(m[4]) > 23 || Number(m[5]) > 59 || Number(m[6]) > 59) return undefined;
+  const t = scanRfc3339(s);
+  if (t === undefined) return undefined;
   let out = s.slice(0, 19);
-  if (m[7] !== undefined) {
-    const frac = m[7].slice(0, 9).replace(/0+$/, "");
-    if (frac !== "") out += `.${frac}`;
-  }
-  if (m[8] === undefined) return `${out}Z`;
-  if (Number(m[9]) > 23 || Number(m[10]) > 59) return undefined;
-  if (m[9] === "00" && m[10] === "00") return `${out}Z`;
-  return `${out}${m[8]}${m[9]}:${m[10]}`;
+  const frac = s.slice(t.fracStart, Math.min(t.fracEnd, t.fracStart + 9)).replace(/0+$/, "");
+  if (frac !== "") out += `.${frac}`;
+  // the offset as written ("±hh:mm"), or "Z" for none or a zero one
+  return t.offsetMinutes === 0 ? `${out}Z` : `${out}${s.slice(t.fracEnd)}`;
 }
 
 /** A Date (plus optional nanoseconds within its second) as Go marshals it in the local zone. */

@@ -34,7 +34,7 @@ import {
   posixPermissionsFromFileMode,
   validateNodeName,
 } from "./node.js";
-import { createRestoreFileSync, type FileTarget, restoreFileContents } from "./restore/files.js";
+import { createRestoreFile, type FileTarget, restoreFileContents } from "./restore/files.js";
 import {
   type MetadataOps,
   type NodeMetadata,
@@ -468,7 +468,7 @@ export async function restoreTree(
               progress.bytesDone += node.size;
             } else if (empty) {
               if (key !== undefined) firstOfGroup.set(key, p);
-              fs.closeSync(createRestoreFileSync(p));
+              fs.closeSync(await createRestoreFile(p));
               progress.filesDone++;
             }
             restoredFiles++;

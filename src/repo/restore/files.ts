@@ -349,17 +349,6 @@ export async function createRestoreFile(p: Buffer): Promise<number> {
   return await fsOpen(p, CREATE_FLAGS, 0o600);
 }
 
-/** createRestoreFile, synchronously. */
-export function createRestoreFileSync(p: Buffer): number {
-  try {
-    return fs.openSync(p, CREATE_FLAGS, 0o600);
-  } catch (err) {
-    if (!isEexist(err)) throw err;
-  }
-  clearWay(p);
-  return fs.openSync(p, CREATE_FLAGS, 0o600);
-}
-
 /**
  * File descriptors of files being written, at most `max` open: a file is opened (created the
  * first time) for a write and closed when no write uses it and another file needs the slot,
@@ -678,8 +667,8 @@ export async function restoreFileContents(
    * chain of callbacks on libuv's threads (no promise, no async frame, no cache entry per
    * file). Synchronous calls here cost less CPU but more time: the main thread then waits for
    * each file system call itself (bench/RESULTS.md "## restore", session 4). Falls back to
-   * writeTo when something is in the way (EEXIST). `done` runs at the end, whatever happened, with
-   * what onError threw (to abort) if it did.
+   * writeTo when something is in the way (EEXIST). `done` runs at the end, whatever happened,
+   * with what onError threw (to abort) if it did.
    */
   const writeWhole = (st: FileState, plain: Uint8Array, done: (abort?: unknown) => void) => {
     let written = 0;

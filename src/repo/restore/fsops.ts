@@ -24,7 +24,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { getSystemErrorName } from "node:util";
-import { daysFromCivil, parseGoTime } from "../gotime.js";
+import { goTimeSeconds } from "../gotime.js";
 
 /** A failed call: what was done, to which path (for messages), and the errno name. */
 export interface FsOpError {
@@ -89,81 +89,7 @@ export interface MetadataOps {
 
 /** Parse a node timestamp; undefined when it is not a valid RFC 3339 time. */
 export function timespecOf(goTime: string): Timespec | undefined {
-  const fast = fastTimespec(goTime);
-  if (fast !== undefined) return fast;
-  try {
-    const t = parseGoTime(goTime);
-    return { sec: Number(t.seconds), nsec: t.nanos };
-  } catch {
-    return undefined;
-  }
-}
-
-/** The ASCII digits at s[i..i+n) as a number; NaN when any is not a digit. */
-function digits(s: string, i: number, n: number): number {
-  let v = 0;
-  for (let k = i; k < i + n; k++) {
-    const c = s.charCodeAt(k) - 0x30;
-    if (c < 0 || c > 9) return Number.NaN;
-    v = v * 10 + c;
-  }
-  return v;
-}
-
-/**
- * What parseGoTime gives for the forms restic writes ("2006-01-02T15:04:05.999999999+07:00",
- * "Z", any fraction), without a regular expression or bigints (a node has three times and a
- * restore ~20,000 nodes); undefined for anything else, left to parseGoTime.
- */
-function fastTimespec(s: string): Timespec | undefined {
-  const n = s.length;
-  if (n < 20 || s.charCodeAt(4) !== 0x2d || s.charCodeAt(7) !== 0x2d) return undefined;
-  if (s.charCodeAt(10) !== 0x54 || s.charCodeAt(13) !== 0x3a || s.charCodeAt(16) !== 0x3a) {
-    return undefined;
-  }
-  const y = digits(s, 0, 4);
-  const mo = digits(s, 5, 2);
-  const d = digits(s, 8, 2);
-  const h = digits(s, 11, 2);
-  const mi = digits(s, 14, 2);
-  const sec = digits(s, 17, 2);
-  // NaN fails every comparison: the first test catches a non-digit anywhere
-  if (!(y >= 0 && mo >= 1 && mo <= 12 && d >= 1 && h <= 23 && mi <= 59 && sec <= 59)) {
-    return undefined;
-  }
-  const leap = y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0);
-  const dim = mo === 2 ? (leap ? 29 : 28) : mo === 4 || mo === 6 || mo === 9 || mo === 11 ? 30 : 31;
-  if (d > dim) return undefined;
-  let i = 19;
-  let nsec = 0;
-  const sep = s.charCodeAt(i);
-  if (sep === 0x2e || sep === 0x2c) {
-    i++;
-    const start = i;
-    let scale = 100_000_000;
-    for (; i < n; i++) {
-      const c = s.charCodeAt(i) - 0x30;
-      if (c < 0 || c > 9) break;
-      nsec += c * scale;
-      scale /= 10;
-      if (scale < 1) scale = 0;
-    }
-    if (i === start) return undefined;
-  }
-  let offset = 0;
-  const z = s.charCodeAt(i);
-  if (z === 0x5a && i + 1 === n) {
-    // "Z"
-  } else if ((z === 0x2b || z === 0x2d) && i + 6 === n && s.charCodeAt(i + 3) === 0x3a) {
-    const oh = digits(s, i + 1, 2);
-    const om = digits(s, i + 4, 2);
-    if (!(oh <= 23 && om <= 59)) return undefined;
-    offset = (z === 0x2d ? -1 : 1) * (oh * 60 + om);
-  } else {
-    return undefined;
-  }
-  const local = daysFromCivil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec;
-  return { sec: local - offset * 60, nsec };
+  return goTimeSeconds(goTime);
 }
 
 const S_IFIFO = 0o010000;
