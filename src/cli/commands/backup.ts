@@ -12,7 +12,7 @@ import {
   summaryJson,
 } from "../../repo/archiver.js";
 import type { CompressionMode } from "../../repo/compression.js";
-import { keepYoungGenerationSmall } from "../../young-generation.js";
+import { keepHeapsSmall } from "../../small-heaps.js";
 import { type Command, EXIT, type FlagValues } from "../command.js";
 import { tuneMallocForThroughput } from "../malloc-tuning.js";
 import { formatBytes, formatDuration, formatSeconds } from "../progress.js";
@@ -120,7 +120,7 @@ export const backupCommand: Command = {
         `[trace] backup command loaded at ${Math.round(performance.now())} ms after start (CPU ${cpuMs()} ms)\n`,
       );
     }
-    keepYoungGenerationSmall();
+    keepHeapsSmall();
     const repo = await ctx.openRepository();
     if (tracing) {
       ctx.io.error(

@@ -9,7 +9,7 @@ import { restoreFilter } from "../../repo/filter.js";
 import { goTimeString } from "../../repo/gotime.js";
 import { newRestoreProgress, restoreTree } from "../../repo/restorer.js";
 import { splitSnapshotRef } from "../../repo/walk.js";
-import { keepYoungGenerationSmall } from "../../young-generation.js";
+import { keepHeapsSmall } from "../../small-heaps.js";
 import { type Command, EXIT } from "../command.js";
 import {
   Progress,
@@ -81,7 +81,7 @@ export const restoreCommand: Command = {
         `[timing] ${step} at ${(performance.now() / 1000).toFixed(3)} s, rss ${mib(m.rss)} MiB, heap ${mib(m.heapUsed)}/${mib(m.heapTotal)} MiB, external ${mib(m.external)} MiB\n`,
       );
     };
-    keepYoungGenerationSmall();
+    keepHeapsSmall();
     timing("open");
     const repo = await ctx.openRepository();
     timing("opened");

@@ -6,7 +6,7 @@
 import { Worker } from "node:worker_threads";
 import type { MasterKey } from "../../crypto/master-key.js";
 import { ResticTsError } from "../../errors.js";
-import { keepAfterWorkerStart } from "../../young-generation.js";
+import { keepAfterWorkerStart } from "../../small-heaps.js";
 import { workerScript } from "../worker-thread.js";
 import type { PackProblem, PackToRead } from "./verify-pack.js";
 

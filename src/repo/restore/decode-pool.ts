@@ -13,7 +13,7 @@ import { createRequire } from "node:module";
 import * as os from "node:os";
 import { Worker } from "node:worker_threads";
 import { ResticTsError } from "../../errors.js";
-import { keepAfterWorkerStart } from "../../young-generation.js";
+import { keepAfterWorkerStart } from "../../small-heaps.js";
 
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require("node:worker_threads");

@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 import { MessageChannel, type MessagePort, Worker } from "node:worker_threads";
 import { ResticTsError } from "../../errors.js";
 import { largeArrayBuffer } from "../../huge-pages.js";
-import { keepAfterWorkerStart } from "../../young-generation.js";
+import { keepAfterWorkerStart } from "../../small-heaps.js";
 import type { Id } from "../id.js";
 import { BlobEngine, packCapacity } from "./engine.js";
 import type {
