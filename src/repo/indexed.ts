@@ -1,5 +1,5 @@
 // A repository with its index loaded (restic design.rst "Indexing"): every index file is read
-// into one MasterIndex — superseded ones too, as restic does, so an interrupted prune that wrote
+// (index-scan.ts's fast path, else parseIndex) into one MasterIndex — superseded ones too, as restic does, so an interrupted prune that wrote
 // new index files but not yet deleted the old ones loses nothing —, and blobs are loaded
 // from packs by the byte range the index gives, authenticated, decompressed (v2 types 2/3,
 // checked against their uncompressed length) and verified against their ID (SHA-256).
@@ -11,6 +11,7 @@ import { isResticTsError, ResticTsError } from "../errors.js";
 import { decompress } from "./compression.js";
 import type { Id } from "./id.js";
 import { parseIndex } from "./index-file.js";
+import { scanIndex } from "./index-scan.js";
 import { type BlobLocation, MasterIndex } from "./master-index.js";
 import type { BlobType } from "./pack.js";
 import type { Repository } from "./repository.js";
@@ -26,7 +27,8 @@ export async function loadMasterIndex(repo: Repository): Promise<MasterIndex> {
   const ids = await repo.listIds("index");
   const parsed = await mapLimit(ids, INDEX_LOAD_CONCURRENCY, async (id) => {
     try {
-      return parseIndex(await repo.loadUnpacked("index", id)).index;
+      const plaintext = await repo.loadUnpacked("index", id);
+      return scanIndex(plaintext) ?? parseIndex(plaintext).index;
     } catch (err) {
       if (isResticTsError(err)) {
         throw new ResticTsError(
@@ -40,7 +42,10 @@ export async function loadMasterIndex(repo: Repository): Promise<MasterIndex> {
     }
   });
   const master = new MasterIndex();
-  for (const index of parsed) master.addIndex(index);
+  for (const index of parsed) {
+    if ("packWords" in index) master.addScanned(index);
+    else master.addIndex(index);
+  }
   return master;
 }
 

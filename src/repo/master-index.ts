@@ -13,6 +13,7 @@ import { randomBytes } from "node:crypto";
 import { ResticTsError } from "../errors.js";
 import { type Id, isId } from "./id.js";
 import type { IndexFile } from "./index-file.js";
+import type { ScannedIndex } from "./index-scan.js";
 import type { BlobType } from "./pack.js";
 
 /** Where a blob is stored. */
@@ -304,6 +305,24 @@ export class MasterIndex {
   /** Add every pack of a parsed index file. */
   addIndex(index: IndexFile): void {
     for (const p of index.packs) this.add(p.id, p.blobs);
+  }
+
+  /** Add every pack of an index file taken by the fast path (index-scan.ts). */
+  addScanned(index: ScannedIndex): void {
+    const pw = new Uint32Array(8);
+    const words = new Uint32Array(8);
+    const { packWords, blobCounts, blobWords, blobMeta } = index;
+    let blob = 0;
+    for (let p = 0; p < index.packCount; p++) {
+      for (let w = 0; w < 8; w++) pw[w] = packWords[p * 8 + w];
+      const pack = this.internPack(pw);
+      for (let n = blobCounts[p]; n > 0; n--, blob++) {
+        for (let w = 0; w < 8; w++) words[w] = blobWords[blob * 8 + w];
+        const m = blob * 4;
+        const typeBit = blobMeta[m] === 1 ? TREE_BIT : 0;
+        this.addEntry(words, typeBit, pack, blobMeta[m + 1], blobMeta[m + 2], blobMeta[m + 3]);
+      }
+    }
   }
 
   private location(e: number): BlobLocation {

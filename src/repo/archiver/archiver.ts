@@ -403,7 +403,8 @@ class Archiver {
     });
     node.size = r.size;
     node.content = r.content;
-    await this.withXattrs(node, p);
+    if (r.xattrs === undefined) await this.withXattrs(node, p);
+    else if (r.xattrs !== null) node.extendedAttributes = r.xattrs;
     const s = this.summary;
     s.dataBlobs += r.newBlobs;
     s.dataAdded += r.newBytes;
@@ -688,6 +689,8 @@ export async function backup(
     maxSize: opts.chunker?.maxSize ?? 8 * 1024 * 1024,
     readSize: 1024 * 1024,
     splitSize: opts.splitSize,
+    // the workers read a file's attributes with its contents, as restic's file savers do
+    xattrs: (opts.xattrs ?? "auto") === "auto",
   };
 
   const lock: Lock | undefined =

@@ -3,7 +3,7 @@
 // system without xattr support means none). Node.js has no xattr API, so this uses the
 // optional native package `@napi-rs/xattr` when it is installed; else libc's llistxattr(2) and
 // lgetxattr(2) called in-process through the koffi FFI (which the crypto layer loads for
-// OpenSSL's Poly1305 anyway); else one long-lived perl co-process (perl-base is essential in Debian) that answers llistxattr/lgetxattr through
+// OpenSSL's Poly1305 anyway, xattr-ffi.ts); else one long-lived perl co-process (perl-base is essential in Debian) that answers llistxattr/lgetxattr through
 // perl's `syscall` for NUL-separated paths on its stdin, one line per path, in kernel order;
 // as a last resort Debian's `getfattr`, once per batch of paths (it sorts the names, so with
 // more than one attribute the order can differ from restic's).
@@ -15,8 +15,9 @@ import {
   spawn,
   spawnSync,
 } from "node:child_process";
-import { type CLibrary, type Koffi, koffiModule, requireModule } from "../../ffi.js";
+import { requireModule } from "../../ffi.js";
 import type { ExtendedAttribute } from "../node.js";
+import { FfiXattrs } from "./xattr-ffi.js";
 
 export interface XattrReader {
   /** The item's attributes (undefined for none); never rejects. */
@@ -239,77 +240,13 @@ class PerlReader implements XattrReader {
   }
 }
 
-const ERANGE = 34;
-
 /** llistxattr/lgetxattr through koffi: a system call each, no helper process. */
 class FfiReader implements XattrReader {
   readonly kind = "native";
-  private list = Buffer.allocUnsafe(4096);
-  private value = Buffer.allocUnsafe(4096);
-
-  constructor(
-    private readonly koffi: Koffi,
-    private readonly llistxattr: (path: Buffer, list: Buffer, size: number) => number,
-    private readonly lgetxattr: (path: Buffer, name: Buffer, v: Buffer, size: number) => number,
-  ) {}
+  constructor(private readonly calls: FfiXattrs) {}
 
   async read(path: string | Buffer): Promise<ExtendedAttribute[] | undefined> {
-    return this.readSync(path);
-  }
-
-  readSync(path: string | Buffer): ExtendedAttribute[] | undefined {
-    const p = Buffer.concat([typeof path === "string" ? Buffer.from(path) : path, ZERO]);
-    if (p.indexOf(0) !== p.length - 1) return undefined;
-    let n = this.llistxattr(p, this.list, this.list.length);
-    if (n < 0 && this.koffi.errno() === ERANGE) {
-      this.list = Buffer.allocUnsafe(65536);
-      n = this.llistxattr(p, this.list, this.list.length);
-    }
-    if (n <= 0) return undefined;
-    const out: ExtendedAttribute[] = [];
-    const list = Buffer.from(this.list.subarray(0, n));
-    for (let off = 0; off < n; ) {
-      let end = list.indexOf(0, off);
-      if (end < 0) end = n;
-      const name = list.subarray(off, end + 1);
-      off = end + 1;
-      if (name.length <= 1) continue;
-      let m = this.lgetxattr(p, name, this.value, this.value.length);
-      if (m < 0 && this.koffi.errno() === ERANGE) {
-        this.value = Buffer.allocUnsafe(65536);
-        m = this.lgetxattr(p, name, this.value, this.value.length);
-      }
-      if (m < 0) continue;
-      out.push({
-        name: name.subarray(0, name.length - 1).toString("utf8"),
-        value: new Uint8Array(this.value.subarray(0, m)),
-      });
-    }
-    return out.length > 0 ? out : undefined;
-  }
-}
-
-function loadFfi(): FfiReader | undefined {
-  if (process.platform !== "linux") return undefined;
-  try {
-    const koffi = koffiModule();
-    let lib: CLibrary;
-    try {
-      lib = koffi.load("libc.so.6");
-    } catch {
-      lib = koffi.load(null);
-    }
-    const list = lib.func("long llistxattr(const uint8_t *path, void *list, size_t size)");
-    const get = lib.func(
-      "long lgetxattr(const uint8_t *path, const uint8_t *name, void *value, size_t size)",
-    );
-    return new FfiReader(
-      koffi,
-      (path, buf, size) => Number(list(path, buf, size)),
-      (path, name, buf, size) => Number(get(path, name, buf, size)),
-    );
-  } catch {
-    return undefined;
+    return this.calls.readPath(path);
   }
 }
 
@@ -330,8 +267,8 @@ export function createXattrReader(mode: "auto" | "getfattr" | "off" = "auto"): X
   if (mode === "off") return NONE;
   const native = mode === "auto" ? loadNative() : undefined;
   if (native !== undefined) return new NativeReader(native);
-  const ffi = mode === "auto" ? loadFfi() : undefined;
-  if (ffi !== undefined) return ffi;
+  const ffi = mode === "auto" ? FfiXattrs.load() : undefined;
+  if (ffi !== undefined) return new FfiReader(ffi);
   const nums = SYSCALLS[process.arch];
   if (mode === "auto" && process.platform === "linux" && nums !== undefined && perlWorks())
     return new PerlReader(nums);

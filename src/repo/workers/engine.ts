@@ -18,8 +18,10 @@ import {
   sealInto,
 } from "../../crypto/master-key.js";
 import { largeArrayBuffer } from "../../huge-pages.js";
+import { FfiXattrs } from "../archiver/xattr-ffi.js";
 import { RawZstd } from "../compression.js";
 import type { Id } from "../id.js";
+import type { ExtendedAttribute } from "../node.js";
 import { buildPackHeader, COMPRESSED_ENTRY_SIZE, HEADER_LENGTH_SIZE } from "../pack.js";
 import type {
   EngineConfig,
@@ -79,6 +81,7 @@ interface FileState {
   newBlobs: number;
   newBytes: number;
   stat?: OpenedStat;
+  xattrs?: ExtendedAttribute[] | null;
   error?: { message: string; code?: string };
   /** Segment tasks: 1 per chunk this engine stored as a new blob. */
   fresh?: number[];
@@ -108,6 +111,8 @@ export class BlobEngine {
   private readonly key: MasterKey;
   private readonly chunker: Chunker;
   private readonly cap: number;
+  /** Reads whole files' extended attributes (cfg.xattrs, where koffi loads). */
+  private readonly xattrs: FfiXattrs | undefined;
   /** The open pack's buffer: the whole pack, or (packFile) the stage of its unwritten tail. */
   private pack: Uint8Array | undefined;
   /** Bytes of the open pack so far. */
@@ -131,6 +136,7 @@ export class BlobEngine {
     this.key = decodeMasterKey(cfg.key);
     this.chunker = new Chunker(cfg.polynomial, { minSize: cfg.minSize, maxSize: cfg.maxSize });
     this.cap = zstd.inputSize;
+    this.xattrs = cfg.xattrs === true ? FfiXattrs.load() : undefined;
   }
 
   static async create(cfg: EngineConfig, host: EngineHost): Promise<BlobEngine> {
@@ -158,8 +164,10 @@ export class BlobEngine {
             code: "ETYPE",
           });
         st.stat = stat;
-        if (task.segment === undefined) this.readWhole(fd, st);
-        else this.readSegment(fd, st, new SegmentView(task.segment));
+        if (task.segment === undefined) {
+          if (this.xattrs !== undefined) st.xattrs = this.xattrs.readFd(fd) ?? null;
+          this.readWhole(fd, st);
+        } else this.readSegment(fd, st, new SegmentView(task.segment));
       } catch (err) {
         const e = err as NodeJS.ErrnoException;
         st.error = { message: e.message ?? String(err), code: e.code };
@@ -182,6 +190,7 @@ export class BlobEngine {
             newBlobs: s.newBlobs,
             newBytes: s.newBytes,
             ...(s.segment === undefined ? {} : { segment: s.segment }),
+            ...(s.xattrs === undefined ? {} : { xattrs: s.xattrs }),
           },
     );
   }

@@ -5,6 +5,7 @@
 // data pack and hands finished packs back to be uploaded.
 
 import type { Id } from "../id.js";
+import type { ExtendedAttribute } from "../node.js";
 import type { SegmentResult, SegmentTask } from "./split.js";
 
 /** What a worker needs to know about the repository (no secrets beyond the master key). */
@@ -29,6 +30,11 @@ export interface EngineConfig {
    * instead of building them whole in memory.
    */
   readonly packFiles?: boolean;
+  /**
+   * Read each whole file's extended attributes through its open descriptor (FileResult.xattrs),
+   * where the worker can; the main thread reads those of the others.
+   */
+  readonly xattrs?: boolean;
 }
 
 /** One file to read. */
@@ -68,6 +74,8 @@ export interface FileResult {
   readonly newBytes: number;
   /** For a segment task: its chunk layout and hand-off. */
   readonly segment?: SegmentResult;
+  /** The file's extended attributes (null: none), when the worker read them (cfg.xattrs). */
+  readonly xattrs?: ExtendedAttribute[] | null;
 }
 
 /** One blob of a finished pack, as it goes into the index. */
