@@ -5,14 +5,12 @@
 // is still uploading waits) and passes finished packs to the uploader. With `threads: 0` the
 // same engine runs inline on the main thread (tests, or where worker scripts are unavailable).
 
-import { existsSync } from "node:fs";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { MessageChannel, type MessagePort, Worker } from "node:worker_threads";
 import { ResticTsError } from "../../errors.js";
 import { largeArrayBuffer } from "../../huge-pages.js";
 import { keepAfterWorkerStart } from "../../small-heaps.js";
 import type { Id } from "../id.js";
+import { workerScript } from "../worker-thread.js";
 import { BlobEngine, packCapacity } from "./engine.js";
 import type {
   EngineConfig,
@@ -53,15 +51,6 @@ interface Slot {
   load: number;
 }
 
-/** The compiled worker script; under a TypeScript runner, the build's copy in dist/. */
-function workerScript(): string | undefined {
-  const here = fileURLToPath(import.meta.url);
-  if (here.endsWith(".js")) return path.join(path.dirname(here), "blob-worker.js");
-  const root = path.resolve(path.dirname(here), "..", "..", "..");
-  const built = path.join(root, "dist", "src", "repo", "workers", "blob-worker.js");
-  return existsSync(built) ? built : undefined;
-}
-
 export class BlobPool {
   private readonly slots: Slot[] = [];
   private readonly free: ArrayBuffer[] = [];
@@ -84,7 +73,7 @@ export class BlobPool {
 
   /** Start `threads` workers (0: run inline). Resolves once they are ready. */
   static async start(cfg: EngineConfig, host: PoolHost, threads: number): Promise<BlobPool> {
-    const script = threads > 0 ? workerScript() : undefined;
+    const script = threads > 0 ? workerScript("workers/blob-worker.js") : undefined;
     const n = script === undefined ? 0 : threads;
     const pool = new BlobPool(cfg, host, n + 1);
     if (script === undefined) {
