@@ -13,6 +13,8 @@
 // accepts with the same entries (a property test holds them to that).
 
 import type { Id } from "./id.js";
+import { parseIndex } from "./index-file.js";
+import type { MasterIndex } from "./master-index.js";
 
 /** An index file's entries in flat arrays, ready for MasterIndex.addScanned. */
 export interface ScannedIndex {
@@ -191,5 +193,45 @@ export function scanIndex(plaintext: Uint8Array): ScannedIndex | undefined {
     blobCount: blobs,
     blobWords,
     blobMeta,
+  };
+}
+
+/** An index file as loading it into a master index needs it, read the fast way when it can be. */
+export interface IndexFileRead {
+  /** The legacy format (a bare array of packs: parseIndex's oldFormat). */
+  readonly oldFormat: boolean;
+  /** Add every entry to `index`. */
+  addTo(index: MasterIndex): void;
+  /** The packs it lists, in order. */
+  packIds(): Id[];
+}
+
+const HEX = "0123456789abcdef";
+
+function wordsHex(words: Uint32Array, at: number): Id {
+  let s = "";
+  for (let w = 0; w < 8; w++) {
+    const v = words[at + w];
+    for (let sh = 28; sh >= 0; sh -= 4) s += HEX[(v >>> sh) & 15];
+  }
+  return s;
+}
+
+/** `plaintext` through scanIndex, else parseIndex (which throws CORRUPT for a bad file). */
+export function readIndexFile(plaintext: Uint8Array): IndexFileRead {
+  const scanned = scanIndex(plaintext);
+  if (scanned !== undefined) {
+    return {
+      oldFormat: false,
+      addTo: (index) => index.addScanned(scanned),
+      packIds: () =>
+        Array.from({ length: scanned.packCount }, (_, p) => wordsHex(scanned.packWords, p * 8)),
+    };
+  }
+  const { index: parsed, oldFormat } = parseIndex(plaintext);
+  return {
+    oldFormat,
+    addTo: (index) => index.addIndex(parsed),
+    packIds: () => parsed.packs.map((p) => p.id),
   };
 }

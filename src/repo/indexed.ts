@@ -1,5 +1,5 @@
 // A repository with its index loaded (restic design.rst "Indexing"): every index file is read
-// (index-scan.ts's fast path, else parseIndex) into one MasterIndex — superseded ones too, as restic does, so an interrupted prune that wrote
+// (index-scan.ts: its fast path, else parseIndex) into one MasterIndex — superseded ones too, as restic does, so an interrupted prune that wrote
 // new index files but not yet deleted the old ones loses nothing —, and blobs are loaded
 // from packs by the byte range the index gives, authenticated, decompressed (v2 types 2/3,
 // checked against their uncompressed length) and verified against their ID (SHA-256).
@@ -10,8 +10,7 @@ import { open as openSealed } from "../crypto/master-key.js";
 import { isResticTsError, ResticTsError } from "../errors.js";
 import { decompress } from "./compression.js";
 import type { Id } from "./id.js";
-import { parseIndex } from "./index-file.js";
-import { scanIndex } from "./index-scan.js";
+import { readIndexFile } from "./index-scan.js";
 import { type BlobLocation, MasterIndex } from "./master-index.js";
 import type { BlobType } from "./pack.js";
 import type { Repository } from "./repository.js";
@@ -27,8 +26,7 @@ export async function loadMasterIndex(repo: Repository): Promise<MasterIndex> {
   const ids = await repo.listIds("index");
   const parsed = await mapLimit(ids, INDEX_LOAD_CONCURRENCY, async (id) => {
     try {
-      const plaintext = await repo.loadUnpacked("index", id);
-      return scanIndex(plaintext) ?? parseIndex(plaintext).index;
+      return readIndexFile(await repo.loadUnpacked("index", id));
     } catch (err) {
       if (isResticTsError(err)) {
         throw new ResticTsError(
@@ -42,10 +40,7 @@ export async function loadMasterIndex(repo: Repository): Promise<MasterIndex> {
     }
   });
   const master = new MasterIndex();
-  for (const index of parsed) {
-    if ("packWords" in index) master.addScanned(index);
-    else master.addIndex(index);
-  }
+  for (const file of parsed) file.addTo(master);
   return master;
 }
 

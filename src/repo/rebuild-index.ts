@@ -9,7 +9,8 @@ import { open } from "../crypto/master-key.js";
 import { describeError } from "./check/findings.js";
 import { packSizeFromEntries } from "./check/index-check.js";
 import type { Id } from "./id.js";
-import { type IndexPack, parseIndex } from "./index-file.js";
+import type { IndexPack } from "./index-file.js";
+import { readIndexFile } from "./index-scan.js";
 import { IndexWriter, WHEN_FULL } from "./index-writer.js";
 import { MasterIndex } from "./master-index.js";
 import { type PackBlob, readPackHeaderWith } from "./pack.js";
@@ -105,7 +106,7 @@ export async function rebuildIndex(
     log.verbose("loading indexes...");
     await mapLimit(oldIndexes, concurrency, async (id) => {
       try {
-        index.addIndex(parseIndex(await repo.loadUnpacked("index", id)).index);
+        readIndexFile(await repo.loadUnpacked("index", id)).addTo(index);
       } catch (err) {
         log.warn(`removing invalid index ${id}: ${describeError(err)}`);
       }

@@ -5,7 +5,7 @@
 
 import { mapLimit } from "../../backends/limit.js";
 import type { Id } from "../id.js";
-import { parseIndex } from "../index-file.js";
+import { readIndexFile } from "../index-scan.js";
 import { type IndexEntry, MasterIndex } from "../master-index.js";
 import { entrySize, HEADER_LENGTH_SIZE } from "../pack.js";
 import type { Repository } from "../repository.js";
@@ -46,8 +46,7 @@ export async function loadIndexesForCheck(
   const indexIds = (await repo.listIds("index")).sort();
   const loaded = await mapLimit(indexIds, concurrency, async (id) => {
     try {
-      const parsed = parseIndex(await repo.loadUnpacked("index", id));
-      return { id, index: parsed.index, oldFormat: parsed.oldFormat };
+      return { id, file: readIndexFile(await repo.loadUnpacked("index", id)) };
     } catch (err) {
       findings.push(
         errorFinding("index-load", `error loading index ${id}: ${describeError(err)}`, {
@@ -61,7 +60,7 @@ export async function loadIndexesForCheck(
   const packToIndexes = new Map<Id, Id[]>();
   for (const l of loaded) {
     if (l === undefined) continue;
-    if (l.oldFormat) {
+    if (l.file.oldFormat) {
       findings.push({
         kind: "index-old-format",
         severity: "hint",
@@ -69,10 +68,10 @@ export async function loadIndexesForCheck(
         indexId: l.id,
       });
     }
-    index.addIndex(l.index);
-    for (const p of l.index.packs) {
-      const list = packToIndexes.get(p.id);
-      if (list === undefined) packToIndexes.set(p.id, [l.id]);
+    l.file.addTo(index);
+    for (const packId of l.file.packIds()) {
+      const list = packToIndexes.get(packId);
+      if (list === undefined) packToIndexes.set(packId, [l.id]);
       else if (!list.includes(l.id)) list.push(l.id);
     }
   }

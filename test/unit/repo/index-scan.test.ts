@@ -6,7 +6,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { type IndexFile, parseIndex, serialiseIndex } from "../../../src/repo/index-file.js";
-import { scanIndex } from "../../../src/repo/index-scan.js";
+import { readIndexFile, scanIndex } from "../../../src/repo/index-scan.js";
 import { MasterIndex } from "../../../src/repo/master-index.js";
 
 const id = fc
@@ -119,5 +119,27 @@ describe("index fast path", () => {
     }
     // parseIndex still reads the ones restic reads
     expect(parseIndex(bytes(ok.replace("{", "{ "))).index.packs).toHaveLength(1);
+  });
+
+  it("reads either way into the same entries and pack list (readIndexFile)", () => {
+    fc.assert(
+      fc.property(indexArb, fc.boolean(), (idx, spaced) => {
+        // a space after the first brace takes the parseIndex path
+        const plain = serialiseIndex(idx);
+        const text = Buffer.from(plain).toString();
+        const input = spaced ? bytes(text.replace("{", "{ ")) : plain;
+        const file = readIndexFile(input);
+        expect(file.oldFormat).toBe(false);
+        expect(file.packIds()).toEqual(idx.packs.map((p) => p.id));
+        const mi = new MasterIndex();
+        file.addTo(mi);
+        expect([...mi.entries()]).toEqual([...viaParse(plain).entries()]);
+      }),
+    );
+    const a = "a".repeat(64);
+    const legacy = readIndexFile(bytes(`[{"id":"${a}","blobs":[]}]`));
+    expect(legacy.oldFormat).toBe(true);
+    expect(legacy.packIds()).toEqual([a]);
+    expect(() => readIndexFile(bytes('{"packs":7}'))).toThrow(/packs is not an array/);
   });
 });
