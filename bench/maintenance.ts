@@ -19,10 +19,11 @@
 // MAINT_BENCH_COMPARE (another build's dist/src/cli/main.js, e.g. the previous commit's: its
 // prune runs interleaved with the other two and gets a row of its own, against restic).
 
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { createCipheriv } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { type Measure, measure, report } from "./measure.js";
 
 const MB = Number(process.env.MAINT_BENCH_MB ?? 1024);
 const SNAPSHOTS = Number(process.env.MAINT_BENCH_SNAPSHOTS ?? 8);
@@ -31,7 +32,6 @@ const ONLY = (process.env.MAINT_BENCH_ONLY ?? "baseline,check,prune").split(",")
 const BASE = process.env.MAINT_BENCH_DIR ?? "/tmp/restic-ts-bench-maintenance";
 const PASSWORD = "bench-password";
 const CLI = path.resolve(import.meta.dirname, "..", "src", "cli", "main.js");
-const TIME = fs.existsSync("/usr/bin/time") ? "/usr/bin/time" : undefined;
 const COMPARE = process.env.MAINT_BENCH_COMPARE;
 
 const env = {
@@ -93,62 +93,6 @@ function prepare(): { repo: string; forgotten: string } {
   return { repo, forgotten };
 }
 
-interface Measure {
-  seconds: number;
-  /** User + system CPU seconds (all threads). */
-  cpu: number;
-  rssMiB: number;
-  ok: boolean;
-  output: string;
-}
-
-function measure(cmd: string, args: string[]): Measure {
-  if (TIME !== undefined) {
-    const r = spawnSync(TIME, ["-v", cmd, ...args], { env, encoding: "utf8", maxBuffer: 1 << 26 });
-    const err = r.stderr;
-    const wall = /Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)/.exec(
-      err,
-    );
-    const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(err);
-    const user = /User time \(seconds\): ([\d.]+)/.exec(err);
-    const sys = /System time \(seconds\): ([\d.]+)/.exec(err);
-    const seconds = wall
-      ? Number(wall[1] ?? 0) * 3600 + Number(wall[2]) * 60 + Number(wall[3])
-      : Number.NaN;
-    return {
-      seconds,
-      cpu: user && sys ? Number(user[1]) + Number(sys[1]) : Number.NaN,
-      rssMiB: rss ? Number(rss[1]) / 1024 : Number.NaN,
-      ok: r.status === 0,
-      output: r.stdout + err,
-    };
-  }
-  // without GNU time there is no portable way to read a child's peak RSS from Node
-  const t0 = performance.now();
-  const r = spawnSync(cmd, args, { env, encoding: "utf8", maxBuffer: 1 << 26 });
-  return {
-    seconds: (performance.now() - t0) / 1000,
-    cpu: Number.NaN,
-    rssMiB: Number.NaN,
-    ok: r.status === 0,
-    output: r.stdout + r.stderr,
-  };
-}
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-
-function report(name: string, ours: Measure[], theirs: Measure[]): string {
-  const med = (ms: Measure[]) => ({
-    s: median(ms.map((m) => m.seconds)),
-    c: median(ms.map((m) => m.cpu)),
-    r: median(ms.map((m) => m.rssMiB)),
-  });
-  const o = med(ours);
-  const t = med(theirs);
-  const cell = (x: typeof o) => `${x.s.toFixed(2)} / ${x.c.toFixed(2)} / ${x.r.toFixed(0)}`;
-  return `| ${name} | ${cell(o)} | ${cell(t)} | ${(o.s / t.s).toFixed(2)}x | ${(o.c / t.c).toFixed(2)}x | ${(o.r / t.r).toFixed(2)}x |`;
-}
-
 function fail(what: string, m: Measure): never {
   throw new Error(`${what} failed:\n${m.output}`);
 }
@@ -162,8 +106,8 @@ function main(): void {
     const ours: Measure[] = [];
     const theirs: Measure[] = [];
     for (let i = 0; i < RUNS; i++) {
-      ours.push(measure("node", [CLI, "-r", repo, "list", "snapshots"]));
-      theirs.push(measure("restic", ["-r", repo, "list", "snapshots"]));
+      ours.push(measure("node", env, [CLI, "-r", repo, "list", "snapshots"]));
+      theirs.push(measure("restic", env, ["-r", repo, "list", "snapshots"]));
     }
     rows.push(report("list snapshots (fixed cost of a command)", ours, theirs));
   }
@@ -171,10 +115,10 @@ function main(): void {
     const ours: Measure[] = [];
     const theirs: Measure[] = [];
     for (let i = 0; i < RUNS; i++) {
-      const a = measure("node", [CLI, "-r", repo, "check", "--read-data"]);
+      const a = measure("node", env, [CLI, "-r", repo, "check", "--read-data"]);
       if (!a.ok) fail("restic-ts check", a);
       ours.push(a);
-      const b = measure("restic", ["-r", repo, "check", "--read-data"]);
+      const b = measure("restic", env, ["-r", repo, "check", "--read-data"]);
       if (!b.ok) fail("restic check", b);
       theirs.push(b);
     }
@@ -194,7 +138,7 @@ function main(): void {
       for (const [who, list, cmd, pre] of tools) {
         fs.rmSync(work, { recursive: true, force: true });
         execFileSync("cp", ["-r", forgotten, work]);
-        const m = measure(cmd, [...pre, "-r", work, "prune"]);
+        const m = measure(cmd, env, [...pre, "-r", work, "prune"]);
         if (!m.ok) fail(`${who} prune`, m);
         list.push(m);
         // the result must satisfy restic

@@ -7,6 +7,7 @@ import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { LocalBackend } from "../../src/backends/local.js";
 import { Repository } from "../../src/repo/repository.js";
+import { runCli } from "../helpers/cli.js";
 import { restic } from "../helpers/restic.js";
 import { copyFixture, tempDir } from "../helpers/tmp.js";
 import { hasTool } from "../helpers/tools.js";
@@ -50,6 +51,26 @@ describe("fixture repositories made by restic 0.14", () => {
     await expect(Repository.open(backend, "not-the-password")).rejects.toMatchObject({
       code: "WRONG_PASSWORD",
     });
+  });
+});
+
+describe.runIf(haveRestic)("list blobs", () => {
+  let tmp: { dir: string; cleanup(): Promise<void> };
+  beforeEach(async () => {
+    tmp = await tempDir();
+  });
+  afterEach(async () => {
+    await tmp.cleanup();
+  });
+
+  it.each([1, 2])("prints the v%i fixture's index entries as restic does", async (v) => {
+    const dir = await copyFixture(`repos/v${v}`, path.join(tmp.dir, "repo"));
+    const lines = (text: string) => text.trim().split("\n").sort();
+    const theirs = lines((await restic(dir, PW1, ["list", "blobs"])).stdout);
+    const ours = await runCli(["-r", dir, "list", "blobs"], { RESTIC_PASSWORD: PW1 });
+    expect(ours.code, ours.stderr).toBe(0);
+    expect(theirs.length).toBeGreaterThan(2);
+    expect(lines(ours.stdout)).toEqual(theirs);
   });
 });
 
