@@ -81,3 +81,46 @@ export async function mapLimit<T, R>(
   if (failed) throw firstError;
   return out;
 }
+
+/**
+ * Run `load` on every item, at most `limit` at a time, and hand each result to `use` in the
+ * items' order as soon as it and every one before it are loaded. A load starts only while
+ * fewer than 2 x `limit` results are loaded or loading ahead of the next one to use, so
+ * memory stays bounded however slow one item is. The first error (of `load` or `use`) is
+ * thrown once the running loads have settled.
+ */
+export async function loadInOrder<T, R>(
+  items: readonly T[],
+  limit: number,
+  load: (item: T, index: number) => Promise<R>,
+  use: (result: R, item: T, index: number) => void,
+): Promise<void> {
+  const window = 2 * Math.max(1, limit);
+  const loaded = new Map<number, R>();
+  let next = 0;
+  let stopped = false;
+  let advanced: (() => void)[] = [];
+  const wake = () => {
+    const waiting = advanced;
+    advanced = [];
+    for (const w of waiting) w();
+  };
+  await mapLimit(items, limit, async (item, i) => {
+    while (!stopped && i >= next + window) await new Promise<void>((r) => advanced.push(r));
+    if (stopped) return;
+    try {
+      loaded.set(i, await load(item, i));
+      while (loaded.has(next)) {
+        const r = loaded.get(next) as R;
+        loaded.delete(next);
+        use(r, items[next], next);
+        next++;
+      }
+    } catch (err) {
+      stopped = true;
+      throw err;
+    } finally {
+      wake();
+    }
+  });
+}

@@ -4,7 +4,7 @@
 // from packs by the byte range the index gives, authenticated, decompressed (v2 types 2/3,
 // checked against their uncompressed length) and verified against their ID (SHA-256).
 
-import { mapLimit } from "../backends/limit.js";
+import { loadInOrder } from "../backends/limit.js";
 import { sha256, toHex } from "../crypto/hash.js";
 import { open as openSealed } from "../crypto/master-key.js";
 import { isResticTsError, ResticTsError } from "../errors.js";
@@ -21,26 +21,34 @@ const INDEX_LOAD_CONCURRENCY = 8;
 /** The largest blob restic writes is a chunk of 8 MiB; trees can be larger, never absurdly. */
 export const MAX_BLOB_SIZE = 512 * 1024 * 1024;
 
-/** Load and merge every index file of `repo`. */
+/**
+ * Load and merge every index file of `repo`, in list order; each is added as soon as it and
+ * those before it are read, so only a few are held at once (a 50,000-blob file is ~7 MB of
+ * plaintext).
+ */
 export async function loadMasterIndex(repo: Repository): Promise<MasterIndex> {
   const ids = await repo.listIds("index");
-  const parsed = await mapLimit(ids, INDEX_LOAD_CONCURRENCY, async (id) => {
-    try {
-      return readIndexFile(await repo.loadUnpacked("index", id));
-    } catch (err) {
-      if (isResticTsError(err)) {
-        throw new ResticTsError(
-          err.code,
-          `index ${id}: ${err.message}`,
-          { ...err.data, id },
-          { cause: err },
-        );
-      }
-      throw err;
-    }
-  });
   const master = new MasterIndex();
-  for (const file of parsed) file.addTo(master);
+  await loadInOrder(
+    ids,
+    INDEX_LOAD_CONCURRENCY,
+    async (id) => {
+      try {
+        return readIndexFile(await repo.loadUnpacked("index", id));
+      } catch (err) {
+        if (isResticTsError(err)) {
+          throw new ResticTsError(
+            err.code,
+            `index ${id}: ${err.message}`,
+            { ...err.data, id },
+            { cause: err },
+          );
+        }
+        throw err;
+      }
+    },
+    (file) => file.addTo(master),
+  );
   return master;
 }
 

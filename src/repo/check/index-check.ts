@@ -3,7 +3,7 @@
 // the legacy format, a pack listed in several index files, and a pack holding both tree and
 // data blobs are hints. The pack sizes the index implies (header + blobs) come out too.
 
-import { mapLimit } from "../../backends/limit.js";
+import { loadInOrder } from "../../backends/limit.js";
 import type { Id } from "../id.js";
 import { readIndexFile } from "../index-scan.js";
 import { type IndexEntry, MasterIndex } from "../master-index.js";
@@ -44,37 +44,44 @@ export async function loadIndexesForCheck(
 ): Promise<LoadedIndexes> {
   const findings: Finding[] = [];
   const indexIds = (await repo.listIds("index")).sort();
-  const loaded = await mapLimit(indexIds, concurrency, async (id) => {
-    try {
-      return { id, file: readIndexFile(await repo.loadUnpacked("index", id)) };
-    } catch (err) {
-      findings.push(
-        errorFinding("index-load", `error loading index ${id}: ${describeError(err)}`, {
-          indexId: id,
-        }),
-      );
-      return undefined;
-    }
-  });
   const index = new MasterIndex();
   const packToIndexes = new Map<Id, Id[]>();
-  for (const l of loaded) {
-    if (l === undefined) continue;
-    if (l.file.oldFormat) {
-      findings.push({
-        kind: "index-old-format",
-        severity: "hint",
-        message: `index ${l.id} has old format`,
-        indexId: l.id,
-      });
-    }
-    l.file.addTo(index);
-    for (const packId of l.file.packIds()) {
-      const list = packToIndexes.get(packId);
-      if (list === undefined) packToIndexes.set(packId, [l.id]);
-      else if (!list.includes(l.id)) list.push(l.id);
-    }
-  }
+  const hints: Finding[] = [];
+  // each file is merged as soon as it and those before it are read (not all held at once)
+  await loadInOrder(
+    indexIds,
+    concurrency,
+    async (id) => {
+      try {
+        return readIndexFile(await repo.loadUnpacked("index", id));
+      } catch (err) {
+        findings.push(
+          errorFinding("index-load", `error loading index ${id}: ${describeError(err)}`, {
+            indexId: id,
+          }),
+        );
+        return undefined;
+      }
+    },
+    (file, id) => {
+      if (file === undefined) return;
+      if (file.oldFormat) {
+        hints.push({
+          kind: "index-old-format",
+          severity: "hint",
+          message: `index ${id} has old format`,
+          indexId: id,
+        });
+      }
+      file.addTo(index);
+      for (const packId of file.packIds()) {
+        const list = packToIndexes.get(packId);
+        if (list === undefined) packToIndexes.set(packId, [id]);
+        else if (!list.includes(id)) list.push(id);
+      }
+    },
+  );
+  findings.push(...hints);
   const packs = new Map<Id, IndexedPack>();
   for (const { packId, blobs } of index.byPack()) {
     let hasData = false;

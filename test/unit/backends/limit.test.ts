@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { mapLimit, Semaphore } from "../../../src/backends/limit.js";
+import { loadInOrder, mapLimit, Semaphore } from "../../../src/backends/limit.js";
 
 const tick = () => new Promise((r) => setTimeout(r, 1));
 
@@ -66,5 +66,85 @@ describe("mapLimit", () => {
       }),
     ).rejects.toThrow("one");
     expect(started.length).toBeLessThan(6);
+  });
+});
+
+describe("loadInOrder", () => {
+  it("uses results in the items' order as soon as the ones before them are loaded", async () => {
+    const used: number[] = [];
+    let held = 0;
+    let peakHeld = 0;
+    const loaded = new Set<number>();
+    // item 0 is slow: the others load meanwhile and wait for it
+    await loadInOrder(
+      [40, 1, 1, 1, 30, 1, 1],
+      3,
+      async (ms, i) => {
+        await new Promise((r) => setTimeout(r, ms));
+        loaded.add(i);
+        held++;
+        peakHeld = Math.max(peakHeld, held);
+        return i * 10;
+      },
+      (r, _ms, i) => {
+        held--;
+        expect(r).toBe(i * 10);
+        // everything before it was used first
+        expect(used).toEqual(Array.from({ length: i }, (_, k) => k));
+        used.push(i);
+      },
+    );
+    expect(used).toEqual([0, 1, 2, 3, 4, 5, 6]);
+    // at most 2 x limit loaded or loading ahead of the one to use next
+    expect(peakHeld).toBeGreaterThan(1);
+    expect(peakHeld).toBeLessThanOrEqual(6);
+    expect(loaded.size).toBe(7);
+  });
+
+  it("rejects with a load's or a use's error", async () => {
+    await expect(
+      loadInOrder(
+        [1, 2, 3],
+        2,
+        async (x) => {
+          if (x === 2) throw new Error("load two");
+          return x;
+        },
+        () => {},
+      ),
+    ).rejects.toThrow("load two");
+    await expect(
+      loadInOrder(
+        [1, 2, 3],
+        2,
+        async (x) => x,
+        (x) => {
+          if (x === 3) throw new Error("use three");
+        },
+      ),
+    ).rejects.toThrow("use three");
+  });
+});
+
+describe("loadInOrder with a failing first item", () => {
+  it("rejects instead of waiting forever for it", async () => {
+    const started: number[] = [];
+    await expect(
+      loadInOrder(
+        Array.from({ length: 20 }, (_, i) => i),
+        2,
+        async (x) => {
+          started.push(x);
+          await tick();
+          if (x === 0) {
+            await new Promise((r) => setTimeout(r, 20));
+            throw new Error("zero");
+          }
+          return x;
+        },
+        () => {},
+      ),
+    ).rejects.toThrow("zero");
+    expect(started.length).toBeLessThan(20);
   });
 });
