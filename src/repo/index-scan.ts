@@ -14,7 +14,7 @@
 
 import type { Id } from "./id.js";
 import { parseIndex } from "./index-file.js";
-import type { MasterIndex } from "./master-index.js";
+import { type MasterIndex, wordsToHex } from "./master-index.js";
 
 /** An index file's entries in flat arrays, ready for MasterIndex.addScanned. */
 export interface ScannedIndex {
@@ -206,17 +206,6 @@ export interface IndexFileRead {
   packIds(): Id[];
 }
 
-const HEX = "0123456789abcdef";
-
-function wordsHex(words: Uint32Array, at: number): Id {
-  let s = "";
-  for (let w = 0; w < 8; w++) {
-    const v = words[at + w];
-    for (let sh = 28; sh >= 0; sh -= 4) s += HEX[(v >>> sh) & 15];
-  }
-  return s;
-}
-
 /** `plaintext` through scanIndex, else parseIndex (which throws CORRUPT for a bad file). */
 export function readIndexFile(plaintext: Uint8Array): IndexFileRead {
   const scanned = scanIndex(plaintext);
@@ -225,7 +214,7 @@ export function readIndexFile(plaintext: Uint8Array): IndexFileRead {
       oldFormat: false,
       addTo: (index) => index.addScanned(scanned),
       packIds: () =>
-        Array.from({ length: scanned.packCount }, (_, p) => wordsHex(scanned.packWords, p * 8)),
+        Array.from({ length: scanned.packCount }, (_, p) => wordsToHex(scanned.packWords, p * 8)),
     };
   }
   const { index: parsed, oldFormat } = parseIndex(plaintext);

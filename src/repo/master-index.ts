@@ -74,7 +74,8 @@ function hexToWords(id: string, out: Uint32Array): boolean {
   return true;
 }
 
-function wordsToHex(src: Uint32Array, at: number): string {
+/** The 64-character hex ID of the 8 big-endian words at src[at, at + 8). */
+export function wordsToHex(src: Uint32Array, at: number): string {
   let s = "";
   for (let w = 0; w < 8; w++) {
     const v = src[at + w];

@@ -1,29 +1,9 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { type IndexFile, parseIndex, serialiseIndex } from "../../../src/repo/index-file.js";
+import { parseIndex, serialiseIndex } from "../../../src/repo/index-file.js";
+import { indexArb as makeIndexArb } from "./index-arbitraries.js";
 
-const id = fc
-  .uint8Array({ minLength: 32, maxLength: 32 })
-  .map((b) => Buffer.from(b).toString("hex"));
-const u32 = fc.integer({ min: 0, max: 0xffff_ffff });
-const blob = fc
-  .record({
-    id,
-    type: fc.constantFrom("data" as const, "tree" as const),
-    offset: u32,
-    length: u32,
-    uncompressedLength: fc.option(fc.integer({ min: 1, max: 0xffff_ffff }), { nil: undefined }),
-  })
-  .map((b) => {
-    if (b.uncompressedLength === undefined) delete b.uncompressedLength;
-    return b;
-  });
-const indexArb: fc.Arbitrary<IndexFile> = fc.record({
-  supersedes: fc.array(id, { maxLength: 3 }),
-  packs: fc.array(fc.record({ id, blobs: fc.array(blob, { minLength: 1, maxLength: 5 }) }), {
-    maxLength: 5,
-  }),
-});
+const indexArb = makeIndexArb(1);
 const text = (b: Uint8Array) => Buffer.from(b).toString();
 
 describe("index files", () => {

@@ -5,30 +5,12 @@
 
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { type IndexFile, parseIndex, serialiseIndex } from "../../../src/repo/index-file.js";
+import { parseIndex, serialiseIndex } from "../../../src/repo/index-file.js";
 import { readIndexFile, scanIndex } from "../../../src/repo/index-scan.js";
 import { MasterIndex } from "../../../src/repo/master-index.js";
+import { indexArb as makeIndexArb } from "./index-arbitraries.js";
 
-const id = fc
-  .uint8Array({ minLength: 32, maxLength: 32 })
-  .map((b) => Buffer.from(b).toString("hex"));
-const u32 = fc.oneof(fc.integer({ min: 0, max: 0xffff_ffff }), fc.constantFrom(0, 0xffff_ffff));
-const blob = fc
-  .record({
-    id,
-    type: fc.constantFrom("data" as const, "tree" as const),
-    offset: u32,
-    length: u32,
-    uncompressedLength: fc.option(fc.integer({ min: 1, max: 0xffff_ffff }), { nil: undefined }),
-  })
-  .map((b) => {
-    if (b.uncompressedLength === undefined) delete b.uncompressedLength;
-    return b;
-  });
-const indexArb: fc.Arbitrary<IndexFile> = fc.record({
-  supersedes: fc.array(id, { maxLength: 3 }),
-  packs: fc.array(fc.record({ id, blobs: fc.array(blob, { maxLength: 5 }) }), { maxLength: 5 }),
-});
+const indexArb = makeIndexArb(0);
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 
