@@ -47,7 +47,6 @@ const TREE_BIT = 0x8000_0000;
 const MAX_PACKS = 0x7fff_ffff;
 const MAX_UINT32 = 0xffff_ffff;
 const SEAL_OVERHEAD = 32;
-const HEX = "0123456789abcdef";
 
 /** Scratch words for the ID being looked up (no allocation per lookup). */
 const keyWords = new Uint32Array(8);
@@ -74,14 +73,13 @@ function hexToWords(id: string, out: Uint32Array): boolean {
   return true;
 }
 
+/** Scratch bytes for wordsToHex: one native hex conversion instead of 64 string pieces. */
+const idBytes = Buffer.alloc(32);
+
 /** The 64-character hex ID of the 8 big-endian words at src[at, at + 8). */
 export function wordsToHex(src: Uint32Array, at: number): string {
-  let s = "";
-  for (let w = 0; w < 8; w++) {
-    const v = src[at + w];
-    for (let sh = 28; sh >= 0; sh -= 4) s += HEX[(v >>> sh) & 15];
-  }
-  return s;
+  for (let w = 0; w < 8; w++) idBytes.writeUInt32BE(src[at + w], w * 4);
+  return idBytes.toString("hex");
 }
 
 function invalid(message: string): ResticTsError {
@@ -398,14 +396,14 @@ export class MasterIndex {
     const m = this.metaChunks[e >>> CHUNK_BITS];
     const at = (e & CHUNK_MASK) * 4;
     const packId = this.packIdAt((m[at] & ~TREE_BIT) >>> 0);
-    const base = {
-      type: (m[at] & TREE_BIT ? "tree" : "data") as BlobType,
-      id: wordsToHex(ids, (e & CHUNK_MASK) * 8),
-      packId,
-      offset: m[at + 1],
-      length: m[at + 2],
-    };
-    return m[at + 3] === 0 ? base : { ...base, uncompressedLength: m[at + 3] };
+    const type: BlobType = m[at] & TREE_BIT ? "tree" : "data";
+    const id = wordsToHex(ids, (e & CHUNK_MASK) * 8);
+    const offset = m[at + 1];
+    const length = m[at + 2];
+    const u = m[at + 3];
+    return u === 0
+      ? { type, id, packId, offset, length }
+      : { type, id, packId, offset, length, uncompressedLength: u };
   }
 
   /** All entries in the order they were added. Do not modify the index while iterating. */
