@@ -48,6 +48,7 @@ import { RestBackend } from "../src/backends/rest.js";
 import { SftpBackend } from "../src/backends/sftp.js";
 import { type RestServer, startRestServer } from "../test/helpers/rest-server.js";
 import { type SshdServer, startSshd } from "../test/helpers/sshd.js";
+import { cliCommand } from "./measure.js";
 
 const run = promisify(execFile);
 const MiB = 1024 * 1024;
@@ -354,7 +355,7 @@ async function backups(work: string, sshd: SshdServer, rest: RestServer): Promis
             maxBuffer: 64 * MiB,
           },
         )
-      : run(process.execPath, [CLI, "-q", "-r", repo, ...args], {
+      : run(cliCommand(CLI)[0], [...cliCommand(CLI)[1], "-q", "-r", repo, ...args], {
           env,
           cwd: src,
           maxBuffer: 64 * MiB,

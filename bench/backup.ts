@@ -18,6 +18,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { cliCommand } from "./measure.js";
 
 const { values } = parseArgs({
   options: {
@@ -119,7 +120,8 @@ function backupCmd(tool: Tool, repo: string, extra: string[]): [string, string[]
   if (tool === "restic")
     return ["restic", ["--no-cache", "-q", "-r", repo, "backup", ...extra, "."]];
   const cli = tool === "before" ? (BEFORE as string) : CLI;
-  return [process.execPath, [cli, "-q", "-r", repo, "backup", ...extra, "."]];
+  const [cmd, pre] = cliCommand(cli);
+  return [cmd, [...pre, "-q", "-r", repo, "backup", ...extra, "."]];
 }
 
 function median(xs: number[]): number {

@@ -16,7 +16,7 @@ import * as path from "node:path";
 import { LocalBackend } from "../src/backends/local.js";
 import { type IndexPack, serialiseIndex } from "../src/repo/index-file.js";
 import { Repository } from "../src/repo/repository.js";
-import { type Measure, measure, report } from "./measure.js";
+import { cliCommand, type Measure, measure, report } from "./measure.js";
 
 const N = Number(process.argv[2] ?? 1_000_000);
 const RUNS = Number(process.argv[3] ?? 5);
@@ -25,6 +25,7 @@ const PER_PACK = 100;
 const PER_INDEX_FILE = 50_000;
 const PASSWORD = "bench-password";
 const CLI = path.resolve(import.meta.dirname, "..", "src", "cli", "main.js");
+const [oursCmd, oursPre] = cliCommand(CLI);
 const dir = path.join("/tmp/restic-ts-bench-index", String(N));
 const repoDir = path.join(dir, "repo");
 const env = {
@@ -81,7 +82,7 @@ async function main(): Promise<void> {
   // once, with the output kept: both must list every blob
   for (const [who, cmd, args] of [
     ["restic", "restic", ["-r", repoDir, "--no-cache", "list", "blobs"]],
-    ["restic-ts", "node", [CLI, "-r", repoDir, "list", "blobs"]],
+    ["restic-ts", oursCmd, [...oursPre, "-r", repoDir, "list", "blobs"]],
   ] as const) {
     const out = execFileSync(cmd, args, { env, maxBuffer: 1 << 30 }).toString();
     const lines = out.split("\n").filter((l) => l !== "").length;
@@ -92,13 +93,13 @@ async function main(): Promise<void> {
       check("restic", measure("restic", env, ["-r", repoDir, "--no-cache", "list", "blobs"], true)),
     );
     runs.ours.push(
-      check("restic-ts", measure("node", env, [CLI, "-r", repoDir, "list", "blobs"], true)),
+      check("restic-ts", measure(oursCmd, env, [...oursPre, "-r", repoDir, "list", "blobs"], true)),
     );
     runs.theirsBase.push(
       check("restic", measure("restic", env, ["-r", repoDir, "--no-cache", "cat", "config"], true)),
     );
     runs.oursBase.push(
-      check("restic-ts", measure("node", env, [CLI, "-r", repoDir, "cat", "config"], true)),
+      check("restic-ts", measure(oursCmd, env, [...oursPre, "-r", repoDir, "cat", "config"], true)),
     );
   }
   console.log(

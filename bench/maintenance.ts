@@ -23,7 +23,7 @@ import { execFileSync } from "node:child_process";
 import { createCipheriv } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { type Measure, measure, report } from "./measure.js";
+import { cliCommand, type Measure, measure, report } from "./measure.js";
 
 const MB = Number(process.env.MAINT_BENCH_MB ?? 1024);
 const SNAPSHOTS = Number(process.env.MAINT_BENCH_SNAPSHOTS ?? 8);
@@ -32,6 +32,7 @@ const ONLY = (process.env.MAINT_BENCH_ONLY ?? "baseline,check,prune").split(",")
 const BASE = process.env.MAINT_BENCH_DIR ?? "/tmp/restic-ts-bench-maintenance";
 const PASSWORD = "bench-password";
 const CLI = path.resolve(import.meta.dirname, "..", "src", "cli", "main.js");
+const [oursCmd, oursPre] = cliCommand(CLI);
 const COMPARE = process.env.MAINT_BENCH_COMPARE;
 
 const env = {
@@ -106,7 +107,7 @@ function main(): void {
     const ours: Measure[] = [];
     const theirs: Measure[] = [];
     for (let i = 0; i < RUNS; i++) {
-      ours.push(measure("node", env, [CLI, "-r", repo, "list", "snapshots"]));
+      ours.push(measure(oursCmd, env, [...oursPre, "-r", repo, "list", "snapshots"]));
       theirs.push(measure("restic", env, ["-r", repo, "list", "snapshots"]));
     }
     rows.push(report("list snapshots (fixed cost of a command)", ours, theirs));
@@ -115,7 +116,7 @@ function main(): void {
     const ours: Measure[] = [];
     const theirs: Measure[] = [];
     for (let i = 0; i < RUNS; i++) {
-      const a = measure("node", env, [CLI, "-r", repo, "check", "--read-data"]);
+      const a = measure(oursCmd, env, [...oursPre, "-r", repo, "check", "--read-data"]);
       if (!a.ok) fail("restic-ts check", a);
       ours.push(a);
       const b = measure("restic", env, ["-r", repo, "check", "--read-data"]);
@@ -130,10 +131,10 @@ function main(): void {
     const before: Measure[] = [];
     const work = path.join(BASE, "prune-work");
     const tools: [string, Measure[], string, string[]][] = [
-      ["ours", ours, "node", [CLI]],
+      ["ours", ours, ...cliCommand(CLI)],
       ["restic", theirs, "restic", []],
     ];
-    if (COMPARE !== undefined) tools.push(["before", before, "node", [COMPARE]]);
+    if (COMPARE !== undefined) tools.push(["before", before, ...cliCommand(COMPARE)]);
     for (let i = 0; i < RUNS; i++) {
       for (const [who, list, cmd, pre] of tools) {
         fs.rmSync(work, { recursive: true, force: true });

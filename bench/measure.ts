@@ -18,6 +18,19 @@ export interface Measure {
   output: string;
 }
 
+/**
+ * How to start the restic-ts CLI at `cli`: the file itself, through its launcher line (as the
+ * installed `restic-ts` runs), or through node when it is not executable (an older build).
+ */
+export function cliCommand(cli: string): [string, string[]] {
+  try {
+    fs.accessSync(cli, fs.constants.X_OK);
+    return [cli, []];
+  } catch {
+    return [process.execPath, [cli]];
+  }
+}
+
 /** Run `cmd args` with `env`; `discardStdout` sends its standard output to /dev/null. */
 export function measure(
   cmd: string,

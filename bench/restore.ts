@@ -17,6 +17,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { createCipheriv } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { cliCommand } from "./measure.js";
 
 const MB = Number(process.env.RESTORE_BENCH_MB ?? 1024);
 const FILES = Number(process.env.RESTORE_BENCH_FILES ?? 20000);
@@ -167,7 +168,9 @@ function main(): void {
             timed(["restic", "-r", repo, "--no-cache", "restore", "latest", "--target", target]),
           );
         } else {
-          ours.push(timed(["node", CLI, "-r", repo, "restore", "latest", "--target", target]));
+          ours.push(
+            timed([...cliCommand(CLI).flat(), "-r", repo, "restore", "latest", "--target", target]),
+          );
         }
       }
     }

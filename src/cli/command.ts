@@ -24,6 +24,7 @@ export const GLOBAL_OPTIONS = {
   verbose: { type: "boolean", short: "v", multiple: true },
   "no-lock": { type: "boolean" },
   option: { type: "string", short: "o", multiple: true },
+  cacert: { type: "string", multiple: true },
   help: { type: "boolean", short: "h" },
 } as const satisfies OptionSpec;
 
@@ -183,7 +184,19 @@ export class CommandContext {
       if (eq <= 0) throw new ResticTsError("INVALID_ARGUMENT", `-o needs key=value, got "${o}"`);
       extended[o.slice(0, eq)] = o.slice(eq + 1);
     }
-    return openBackend(url.location, { ...backendOptionsFromExtended(extended), env: this.io.env });
+    const { sftp, rest } = backendOptionsFromExtended(extended);
+    let ca: string[] | undefined;
+    if (url.location.kind === "rest" && url.location.url.startsWith("https:")) {
+      const { httpsTrustedRoots } = await import("./root-certs.js");
+      ca = await httpsTrustedRoots(this.global.cacert as string[] | undefined, this.io.env, (m) =>
+        this.io.error(`${m}\n`),
+      );
+    }
+    return openBackend(url.location, {
+      sftp,
+      rest: ca === undefined ? rest : { ...rest, tls: { ...rest?.tls, ca } },
+      env: this.io.env,
+    });
   }
 
   /** Open the repository (through the early opening when it was begun for the same one). */

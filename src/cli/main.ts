@@ -1,5 +1,7 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS RESTIC_TS_EXTRA_CA_CERTS=${NODE_EXTRA_CA_CERTS} node
 // restic-ts command line: restic's commands and global flags over the restic-ts library.
+// The launcher line defers NODE_EXTRA_CA_CERTS, which Node would otherwise parse at every start
+// (~40 ms for a system bundle) although only an https repository needs it: see root-certs.ts.
 
 import { realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -15,6 +17,7 @@ import {
   GLOBAL_OPTIONS,
 } from "./command.js";
 import { type CliIo, processIo } from "./io.js";
+import { restoreExtraCaCerts } from "./root-certs.js";
 
 /**
  * Every command, loaded on demand: a command's module (and what it imports: ssh2, workers,
@@ -88,6 +91,7 @@ async function usage(): Promise<string> {
     "      --repository-file FILE   read the repository from FILE (or RESTIC_REPOSITORY_FILE)",
     "  -p, --password-file FILE     read the password from FILE (or RESTIC_PASSWORD_FILE, RESTIC_PASSWORD)",
     "      --key-hint ID            try this key first (or RESTIC_KEY_HINT)",
+    "      --cacert FILE            trust only these CA certificates for https (or RESTIC_CACERT)",
     "      --json                   machine-readable output",
     "  -q, --quiet                  do not print progress or informational messages",
     "",
@@ -156,6 +160,7 @@ function isMain(): boolean {
 }
 
 if (isMain()) {
+  restoreExtraCaCerts(process.env);
   run(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;

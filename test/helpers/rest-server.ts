@@ -1,12 +1,14 @@
 // A throwaway restic REST server for tests: `rclone serve restic` (Debian's rclone) as a child
 // process on 127.0.0.1 and a free port, serving a temp directory; each repository is a
-// subpath (`http://127.0.0.1:PORT/<name>/`). Optional basic auth (`--user/--pass`).
+// subpath (`http://127.0.0.1:PORT/<name>/`). Optional basic auth (`--user/--pass`) and https
+// (`--cert/--key`).
 // stop() ends the process and removes the directory.
 
 import { type ChildProcess, spawn } from "node:child_process";
 import { rmSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import http from "node:http";
+import https from "node:https";
 import os from "node:os";
 import path from "node:path";
 import { freePort } from "./sshd.js";
@@ -31,6 +33,8 @@ export interface RestServerOptions {
   readonly pass?: string;
   /** rclone's --append-only. */
   readonly appendOnly?: boolean;
+  /** Serve https with this certificate chain and key (PEM files; see tls.ts). */
+  readonly tls?: { readonly certFile: string; readonly keyFile: string };
 }
 
 const live = new Set<ChildProcess>();
@@ -41,14 +45,22 @@ process.once("exit", () => {
   for (const d of liveDirs) rmSync(d, { recursive: true, force: true });
 });
 
-async function waitForHttp(port: number, child: ChildProcess, ms: number): Promise<void> {
+async function waitForHttp(
+  port: number,
+  child: ChildProcess,
+  ms: number,
+  secure: boolean,
+): Promise<void> {
   const deadline = Date.now() + ms;
   for (;;) {
     if (child.exitCode !== null || child.signalCode !== null) {
       throw new Error(`rclone exited (${child.exitCode ?? child.signalCode})`);
     }
     const ok = await new Promise<boolean>((resolve) => {
-      const req = http.get({ host: "127.0.0.1", port, path: "/", timeout: 1000 }, (res) => {
+      const get = secure ? https.get : http.get;
+      const where = { host: "127.0.0.1", port, path: "/", timeout: 1000 };
+      // Readiness only: the certificate is checked by the tests themselves.
+      const req = get({ ...where, rejectUnauthorized: false }, (res) => {
         res.resume();
         resolve(true);
       });
@@ -73,6 +85,7 @@ export async function startRestServer(opts: RestServerOptions = {}): Promise<Res
     const args = ["serve", "restic", "--addr", `127.0.0.1:${port}`];
     if (opts.user !== undefined) args.push("--user", opts.user, "--pass", opts.pass ?? "");
     if (opts.appendOnly) args.push("--append-only");
+    if (opts.tls) args.push("--cert", opts.tls.certFile, "--key", opts.tls.keyFile);
     args.push(dir);
     const child = spawn("rclone", args, {
       stdio: ["ignore", "ignore", "pipe"],
@@ -90,7 +103,7 @@ export async function startRestServer(opts: RestServerOptions = {}): Promise<Res
     const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
     exited.then(() => live.delete(child));
     try {
-      await waitForHttp(port, child, 15_000);
+      await waitForHttp(port, child, 15_000, opts.tls !== undefined);
     } catch (err) {
       child.kill("SIGKILL");
       await exited;
@@ -102,11 +115,12 @@ export async function startRestServer(opts: RestServerOptions = {}): Promise<Res
         ? ""
         : `${encodeURIComponent(opts.user)}:${encodeURIComponent(opts.pass ?? "")}@`;
     let stopped = false;
+    const scheme = opts.tls ? "https" : "http";
     return {
       port,
       dir,
-      url: `http://${auth}127.0.0.1:${port}/`,
-      repoUrl: (name: string) => `http://${auth}127.0.0.1:${port}/${name}/`,
+      url: `${scheme}://${auth}127.0.0.1:${port}/`,
+      repoUrl: (name: string) => `${scheme}://${auth}127.0.0.1:${port}/${name}/`,
       log: () => log,
       async stop() {
         if (stopped) return;
