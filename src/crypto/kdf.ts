@@ -7,11 +7,12 @@
 // Portable path, also taken where OpenSSL refuses parameters Go accepts: scrypt-wasm.ts (ROMix
 // in WebAssembly SIMD, half OpenSSL's table, two lanes at once: bench/RESULTS.md "### scrypt in
 // WebAssembly"), imported only when used. Parameters come from key files, which may be
-// hostile, so they are bounded before any memory is allocated.
+// hostile, so they are bounded before any memory is allocated. The ciphers (master-key.ts) load
+// while the scrypt runs, not before it: ~13 ms less before every command's scrypt starts.
 
 import { scrypt as nodeScrypt } from "node:crypto";
 import { ResticTsError } from "../errors.js";
-import { type MasterKey, masterKeyFromParts } from "./master-key.js";
+import type { MasterKey } from "./master-key.js";
 
 export interface KdfParams {
   N: number;
@@ -143,10 +144,11 @@ export async function scryptRawPortable(
 }
 
 /** Split scrypt's 64 bytes as restic does: encrypt = 0..32, mac.k = 32..48, mac.r = 48..64. */
-export function userKeyFromKdfOutput(b: Uint8Array): MasterKey {
+export async function userKeyFromKdfOutput(b: Uint8Array): Promise<MasterKey> {
   if (b.length !== KDF_OUTPUT_LENGTH) {
     throw new ResticTsError("INVALID_ARGUMENT", "KDF output must be 64 bytes");
   }
+  const { masterKeyFromParts } = await import("./master-key.js");
   try {
     return masterKeyFromParts(b.subarray(0, 32), b.subarray(32, 48), b.subarray(48, 64));
   } catch (err) {
@@ -162,7 +164,12 @@ export async function deriveKey(
   params: KdfParams,
 ): Promise<MasterKey> {
   checkSalt(salt);
-  return userKeyFromKdfOutput(await scryptRaw(password, salt, params, KDF_OUTPUT_LENGTH));
+  // The scrypt begins (on the pool) before master-key.ts loads, which happens meanwhile.
+  const [output] = await Promise.all([
+    scryptRaw(password, salt, params, KDF_OUTPUT_LENGTH),
+    import("./master-key.js"),
+  ]);
+  return userKeyFromKdfOutput(output);
 }
 
 /** `deriveKey` in WebAssembly (`scryptRawPortable`), for platforms without node:crypto.scrypt. */

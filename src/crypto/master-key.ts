@@ -13,8 +13,9 @@ import { type Cipher, createCipheriv, timingSafeEqual } from "node:crypto";
 import { ResticTsError } from "../errors.js";
 import { aes256CtrInto } from "./aes-ctr.js";
 import { fromBase64, toBase64 } from "./base64.js";
-import { POLY1305_TAG_SIZE, poly1305For } from "./poly1305.js";
+import { poly1305For } from "./poly1305.js";
 import { randomBytes, randomPublicBytes } from "./random.js";
+import { IV_SIZE, MAC_SIZE, SEAL_OVERHEAD } from "./sizes.js";
 
 /**
  * Repository or user key: AES-256 key plus the Poly1305-AES key (k for AES-128, r). Treat the
@@ -35,10 +36,7 @@ export interface MasterKeyJSON {
   encrypt: string;
 }
 
-export const IV_SIZE = 16;
-export const MAC_SIZE = POLY1305_TAG_SIZE;
-/** Bytes a sealed message is longer than its plaintext: IV + MAC. */
-export const SEAL_OVERHEAD = IV_SIZE + MAC_SIZE;
+export { IV_SIZE, MAC_SIZE, SEAL_OVERHEAD };
 
 /** Bernstein's clamp of r: the mask restic 0.14 applies (crypto.go poly1305KeyMask). */
 const R_MASK = new Uint8Array(Buffer.from("ffffff0ffcffff0ffcffff0ffcffff0f", "hex"));

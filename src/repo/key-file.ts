@@ -15,15 +15,9 @@ import {
   SALT_LENGTH,
   validateKdfParams,
 } from "../crypto/kdf.js";
-import {
-  decodeMasterKey,
-  encodeMasterKey,
-  type MasterKey,
-  open,
-  SEAL_OVERHEAD,
-  seal,
-} from "../crypto/master-key.js";
+import type { MasterKey } from "../crypto/master-key.js";
 import { randomBytes } from "../crypto/random.js";
+import { SEAL_OVERHEAD } from "../crypto/sizes.js";
 import { isResticTsError, ResticTsError } from "../errors.js";
 import { goJsonString } from "./gostring.js";
 import { formatGoTimeDate, goTimeNow } from "./gotime.js";
@@ -175,6 +169,7 @@ export async function createKeyFile(
   }
   const salt = randomBytes(SALT_LENGTH);
   const user = await deriveKey(password, salt, params);
+  const { encodeMasterKey, seal } = await import("../crypto/master-key.js");
   return {
     created,
     username: opts.username ?? defaultUsername(),
@@ -194,7 +189,7 @@ export async function createKeyFile(
  * UNSUPPORTED for parameters beyond our limits.
  */
 export async function openKeyFile(kf: KeyFile, password: string): Promise<MasterKey> {
-  return unsealKeyFile(kf, await deriveKeyFileKey(kf, password));
+  return await unsealKeyFile(kf, await deriveKeyFileKey(kf, password));
 }
 
 /**
@@ -215,7 +210,8 @@ export async function deriveKeyFileKey(kf: KeyFile, password: string): Promise<M
 }
 
 /** The master key sealed in `kf` under the user key `user` (from `deriveKeyFileKey`). */
-export function unsealKeyFile(kf: KeyFile, user: MasterKey): MasterKey {
+export async function unsealKeyFile(kf: KeyFile, user: MasterKey): Promise<MasterKey> {
+  const { decodeMasterKey, open } = await import("../crypto/master-key.js");
   let plain: Uint8Array;
   try {
     plain = open(user, kf.data);

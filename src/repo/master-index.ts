@@ -11,6 +11,7 @@
 
 import { randomBytes } from "node:crypto";
 import { toHex } from "../crypto/hash.js";
+import { SEAL_OVERHEAD } from "../crypto/sizes.js";
 import { ResticTsError } from "../errors.js";
 import { type Id, isId } from "./id.js";
 import type { IndexFile } from "./index-file.js";
@@ -47,7 +48,6 @@ const CHUNK_MASK = CHUNK - 1;
 const TREE_BIT = 0x8000_0000;
 const MAX_PACKS = 0x7fff_ffff;
 const MAX_UINT32 = 0xffff_ffff;
-const SEAL_OVERHEAD = 32;
 
 /** Scratch words for the ID being looked up (no allocation per lookup). */
 const keyWords = new Uint32Array(8);

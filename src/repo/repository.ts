@@ -163,7 +163,7 @@ export class Repository {
         const derived = await (i === 0 && first !== undefined
           ? first
           : readAndDeriveKeyFile(backend, id, password));
-        masterKey = unsealKeyFile(derived.file, derived.userKey);
+        masterKey = await unsealKeyFile(derived.file, derived.userKey);
       } catch (err) {
         if (isResticTsError(err, "WRONG_PASSWORD")) continue;
         if (isResticTsError(err) && ["CORRUPT", "UNSUPPORTED", "NOT_FOUND"].includes(err.code)) {

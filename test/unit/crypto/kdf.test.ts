@@ -58,7 +58,7 @@ describe("deriveKey", () => {
     expect(k.encrypt).toEqual(raw.subarray(0, 32));
     expect(k.macK).toEqual(raw.subarray(32, 48));
     expect(k.macR).toEqual(raw.subarray(48, 64)); // stored unclamped; clamped when used
-    expect(userKeyFromKdfOutput(raw)).toEqual(k);
+    expect(await userKeyFromKdfOutput(raw)).toEqual(k);
   });
 
   it("node:crypto and WebAssembly agree (UTF-8 passwords, no normalisation)", async () => {

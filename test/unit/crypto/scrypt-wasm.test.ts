@@ -18,6 +18,7 @@ import {
   type ScryptWasmOptions,
   scryptWasm,
 } from "../../../src/crypto/scrypt-wasm.js";
+import { isResticTsError } from "../../../src/errors.js";
 import { parseKeyFile, unsealKeyFile } from "../../../src/repo/key-file.js";
 import { assembleWat } from "../../helpers/wasm.js";
 import { codeOf, loadVectors, scryptVectors, toHexStr } from "./helpers.js";
@@ -167,21 +168,22 @@ describe("scryptWasm on a key file made by restic 0.14", () => {
   }));
   it.each(cases)(
     "derives the key that opens it (N=2^15 r=8 p=7), k=$tradeoff, lanes=$lanes",
-    (o) => {
+    async (o) => {
       const kf = parseKeyFile(enc(fixture.keyFile));
       const params = { N: kf.N, r: kf.r, p: kf.p };
       expect(params).toEqual({ N: 32768, r: 8, p: 7 });
-      const user = userKeyFromKdfOutput(scryptWasm(fixture.password, kf.salt, params, 64, o));
-      expect(masterKeyToJSON(unsealKeyFile(kf, user))).toEqual(fixture.masterKey);
+      const user = await userKeyFromKdfOutput(scryptWasm(fixture.password, kf.salt, params, 64, o));
+      expect(masterKeyToJSON(await unsealKeyFile(kf, user))).toEqual(fixture.masterKey);
     },
   );
 
-  it("derives a key that does not open it from a wrong password", () => {
+  it("derives a key that does not open it from a wrong password", async () => {
     const kf = parseKeyFile(enc(fixture.keyFile));
     const params = { N: kf.N, r: kf.r, p: kf.p };
-    const wrong = userKeyFromKdfOutput(
+    const wrong = await userKeyFromKdfOutput(
       scryptWasm("correct horse", kf.salt, params, 64, { tradeoff: 4 }),
     );
-    expect(codeOf(() => unsealKeyFile(kf, wrong))).toBe("WRONG_PASSWORD");
+    const err = await unsealKeyFile(kf, wrong).catch((e: unknown) => e);
+    expect(isResticTsError(err) && err.code).toBe("WRONG_PASSWORD");
   });
 });
