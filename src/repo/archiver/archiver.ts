@@ -306,11 +306,15 @@ class Archiver {
     this.emit({ type: "item", kind, action, item, dataSize: size, durationMs: Date.now() - t0 });
   }
 
+  /** Whether `fileChanged` compares ctimes (not with --ignore-ctime or --ignore-inode). */
+  private get ctimeCompared(): boolean {
+    return !(this.opts.ignoreCtime || this.opts.ignoreInode);
+  }
+
   private fileChanged(st: BigIntStats, prev: Node): boolean {
     if (prev.type !== "file" || BigInt(prev.size) !== st.size) return true;
     if (!sameInstant(prev.mtime, st.mtimeNs)) return true;
-    const ignoreCtime = this.opts.ignoreCtime || this.opts.ignoreInode;
-    if (!ignoreCtime && !sameInstant(prev.ctime, st.ctimeNs)) return true;
+    if (this.ctimeCompared && !sameInstant(prev.ctime, st.ctimeNs)) return true;
     if (!this.opts.ignoreInode && prev.inode !== st.ino) return true;
     return false;
   }
@@ -355,6 +359,15 @@ class Archiver {
           node.content = previous.content;
           this.summary.totalBytesProcessed += node.size;
           this.emit({ type: "bytes", bytes: node.size });
+          if (this.ctimeCompared) {
+            // Setting or removing an extended attribute updates the ctime, so with the ctime
+            // unchanged the previous node's attributes are still the file's: no listing.
+            if (this.opts.xattrs !== "off" && previous.extendedAttributes !== undefined) {
+              node.extendedAttributes = previous.extendedAttributes;
+            }
+            this.stats("file", previous, previous, snPath, node.size, t0);
+            return pending(Promise.resolve(node));
+          }
           return pending(
             this.withXattrs(node, p).then((n) => {
               this.stats("file", previous, previous, snPath, n.size, t0);

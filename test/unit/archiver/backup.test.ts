@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -8,6 +9,7 @@ import type { IndexedRepository } from "../../../src/repo/indexed.js";
 import { Repository } from "../../../src/repo/repository.js";
 import { loadSnapshot } from "../../../src/repo/snapshots.js";
 import { tempDir } from "../../helpers/tmp.js";
+import { hasTool } from "../../helpers/tools.js";
 
 const KDF = { N: 1024, r: 1, p: 1 };
 const SMALL = { minSize: 4096, maxSize: 65536 };
@@ -99,6 +101,56 @@ describe("backup() in memory", () => {
       expect(r3.snapshot.tree).toBe(r1.snapshot.tree);
     });
   }
+
+  it.runIf(hasTool("setfattr"))(
+    "unchanged files keep their parent's extended attributes; a changed one moves the ctime",
+    async () => {
+      const dir = path.join(tmp.dir, "xattrs");
+      mkdirSync(dir);
+      const setfattr = (file: string, ...args: string[]) =>
+        execFileSync("setfattr", [...args, path.join(dir, file)]);
+      for (const f of ["a", "b", "c", "d"]) writeFileSync(path.join(dir, f), `${f}\n`);
+      setfattr("a", "-n", "user.k", "-v", "one");
+      setfattr("c", "-n", "user.k", "-v", "one");
+      setfattr("d", "-n", "user.k", "-v", "one");
+      const repo = await Repository.init(new MemoryBackend(), "pw", { kdf: KDF });
+      const attrsOf = async (tree: string | undefined, opts = {}) => {
+        const r = await backup(repo, ["xattrs"], { cwd: tmp.dir, threads: 0, ...opts });
+        expect(r.errors).toEqual([]);
+        const indexed = await repo.loadIndex();
+        const root = await indexed.loadTree(r.snapshot.tree as string);
+        const t = await indexed.loadTree(root.nodes[0].subtree as string);
+        const out: Record<string, string> = {};
+        for (const n of t.nodes) {
+          out[n.name] = (n.extendedAttributes ?? [])
+            .map((x) => `${x.name}=${Buffer.from(x.value).toString()}`)
+            .join(",");
+        }
+        if (tree !== undefined) expect(r.snapshot.tree).toBe(tree);
+        return { attrs: out, tree: r.snapshot.tree, summary: r.summary };
+      };
+      const first = await attrsOf(undefined);
+      expect(first.attrs).toEqual({ a: "user.k=one", b: "", c: "user.k=one", d: "user.k=one" });
+      // unchanged: the same tree, attributes taken over from the parent
+      const again = await attrsOf(first.tree);
+      expect(again.summary.filesUnmodified).toBe(4);
+      // attributes added, changed and removed: each moves its file's ctime
+      setfattr("b", "-n", "user.new", "-v", "two");
+      setfattr("c", "-n", "user.k", "-v", "changed");
+      setfattr("d", "-x", "user.k");
+      const changed = await attrsOf(undefined);
+      expect(changed.attrs).toEqual({
+        a: "user.k=one",
+        b: "user.new=two",
+        c: "user.k=changed",
+        d: "",
+      });
+      expect(changed.summary.filesUnmodified).toBe(1);
+      // --xattrs off leaves them out, parent or not
+      const off = await attrsOf(undefined, { xattrs: "off" });
+      expect(off.attrs).toEqual({ a: "", b: "", c: "", d: "" });
+    },
+  );
 
   it("reports an unreadable file, leaves it out and still writes the snapshot", async () => {
     const repo = await Repository.init(new MemoryBackend(), "pw", { kdf: KDF });
