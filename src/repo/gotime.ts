@@ -289,6 +289,14 @@ export function parseGoTime(s: string): GoTime {
 export function normalizeGoTime(s: string): string | undefined {
   const t = scanRfc3339(s);
   if (t === undefined) return undefined;
+  const { fracStart, fracEnd } = t;
+  const canonical =
+    (fracStart === fracEnd ||
+      (s.charCodeAt(19) === 0x2e &&
+        fracEnd - fracStart <= 9 &&
+        s.charCodeAt(fracEnd - 1) !== 0x30)) &&
+    (t.offsetMinutes !== 0 || s.charCodeAt(fracEnd) === 0x5a);
+  if (canonical) return s; // what nodes built from a stat carry: nothing to rebuild
   let out = s.slice(0, 19);
   const frac = s.slice(t.fracStart, Math.min(t.fracEnd, t.fracStart + 9)).replace(/0+$/, "");
   if (frac !== "") out += `.${frac}`;

@@ -47,6 +47,29 @@ describe("Go RFC3339Nano formatting", () => {
     );
   });
 
+  it("normalises as Go writes back what it parsed (canonical text kept, the rest rebuilt)", () => {
+    fc.assert(
+      fc.property(
+        fc.bigInt({ min: -62_135_596_800n + 86_400n, max: 253_402_300_799n - 86_400n }),
+        fc.constantFrom("", ".", ","),
+        fc.stringMatching(/^[0-9]{1,12}$/),
+        fc.constantFrom("Z", "+00:00", "-00:00", "+05:30", "-01:00", "+23:59"),
+        (sec, sep, digits, zone) => {
+          const off =
+            zone === "Z"
+              ? 0
+              : (zone[0] === "-" ? -1 : 1) *
+                (Number(zone.slice(1, 3)) * 60 + Number(zone.slice(4)));
+          const text =
+            formatGoTime(sec, 0, off).slice(0, 19) + (sep === "" ? "" : sep + digits) + zone;
+          const t = parseGoTime(text);
+          expect(normalizeGoTime(text)).toBe(formatGoTime(t.seconds, t.nanos, t.offsetMinutes));
+        },
+      ),
+      { numRuns: 3000 },
+    );
+  });
+
   it("formats the zero time and trims fractional zeros", () => {
     expect(formatGoTime(-62_135_596_800n, 0)).toBe(ZERO_TIME);
     expect(formatGoTime(0n, 500_000_000, 60)).toBe("1970-01-01T01:00:00.5+01:00");
