@@ -199,6 +199,21 @@ export class CommandContext {
     });
   }
 
+  /**
+   * Whether the repository is known, before its key, to hold no snapshot (the early opening's
+   * listing of a local repository); false when it holds one or that is not known.
+   */
+  async knownWithoutSnapshots(): Promise<boolean> {
+    const early = await this.early;
+    if (early === undefined) return false;
+    try {
+      for await (const _ of early.backend.list("snapshot")) return false;
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   /** Open the repository (through the early opening when it was begun for the same one). */
   async openRepository(): Promise<Repository> {
     const { Repository } = await import("../repo/repository.js");

@@ -7,6 +7,7 @@ export {
   type BackupResult,
   backup,
   type ExtraFile,
+  prestartBackupWorkers,
 } from "./archiver/archiver.js";
 export {
   CACHEDIR_TAG,

@@ -9,6 +9,7 @@ import {
   BackupStatus,
   backup,
   parseSize,
+  prestartBackupWorkers,
   summaryJson,
 } from "../../repo/archiver.js";
 import type { CompressionMode } from "../../repo/compression.js";
@@ -121,6 +122,15 @@ export const backupCommand: Command = {
       );
     }
     keepHeapsSmall();
+    const threads = str(flags.threads) === undefined ? undefined : Number(str(flags.threads));
+    if (
+      !stdin &&
+      (flags.force === true ||
+        (str(flags.parent) === undefined && (await ctx.knownWithoutSnapshots())))
+    ) {
+      // Every file will be read: the workers start up while the key's scrypt runs.
+      prestartBackupWorkers(threads);
+    }
     const repo = await ctx.openRepository();
     if (tracing) {
       ctx.io.error(
@@ -194,7 +204,7 @@ export const backupCommand: Command = {
         ignoreCtime: flags["ignore-ctime"] === true,
         compression,
         packSize: packSizeMiB === undefined ? undefined : Number(packSizeMiB) * 1024 * 1024,
-        threads: str(flags.threads) === undefined ? undefined : Number(str(flags.threads)),
+        threads,
         scan: progress,
         signal: abort.signal,
         onEvent,

@@ -30,7 +30,7 @@ import type { Repository } from "../repository.js";
 import { type Snapshot, serialiseSnapshot } from "../snapshot.js";
 import { findSnapshot, listSnapshots } from "../snapshots.js";
 import { findNode, serialiseTree, type Tree } from "../tree.js";
-import { BlobPool } from "../workers/pool.js";
+import { BlobPool, prestartBlobWorkers } from "../workers/pool.js";
 import type { EngineConfig, FileResult, FileTask } from "../workers/protocol.js";
 import { NameCache, nodeFromStat, nodeTime, type StatLike } from "./fsnode.js";
 import { type BackupEvent, type BackupSummary, emptySummary } from "./progress.js";
@@ -624,6 +624,15 @@ async function scan(
   emit({ type: "scan", ...totals, done: true });
 }
 
+/**
+ * Start the blob workers of the next backup now (`threads` as BackupOptions.threads), for a
+ * caller that knows every file will be read (--force, or no snapshot to take a parent from)
+ * and has time to spare before `backup()` (the CLI: while the key's scrypt runs).
+ */
+export function prestartBackupWorkers(threads = defaultThreads()): void {
+  if (threads > 0) prestartBlobWorkers(threads);
+}
+
 function defaultThreads(): number {
   const n =
     typeof os.availableParallelism === "function" ? os.availableParallelism() : os.cpus().length;
@@ -756,7 +765,10 @@ export async function backup(
     trace("parent found", startMs);
     // Without a parent every file is read: start the workers while the index loads. With one,
     // most files are probably unchanged: start them when the first file needs reading.
-    if (parent === undefined && opts.stdin === undefined) pool = startPool();
+    if (parent === undefined && opts.stdin === undefined) {
+      pool = startPool();
+      if (TRACE) void pool.then(() => trace("workers ready", startMs));
+    }
     const indexed = await repo.loadIndex();
     trace("index loaded", startMs);
     const index = indexed.index;

@@ -2,6 +2,7 @@
 // main thread posts, and blocks on a shared counter (Atomics.wait) while it waits for claim
 // answers and pack buffers, which arrive on a second port read synchronously.
 
+import { once } from "node:events";
 import { type MessagePort, receiveMessageOnPort } from "node:worker_threads";
 import { workerStart } from "../worker-thread.js";
 import { BlobEngine, type EngineHost } from "./engine.js";
@@ -13,7 +14,10 @@ interface WorkerInit {
   readonly sync: MessagePort;
 }
 
-const { port, data: init } = workerStart<WorkerInit>("blob-worker");
+const started = workerStart<WorkerInit | undefined>("blob-worker");
+const port = started.port;
+// A worker started ahead of its pool (pool.ts prestartBlobWorkers) gets its start data later.
+const init = started.data ?? ((await once(port, "message"))[0] as WorkerInit);
 const ctl = new Int32Array(init.ctl);
 const spare: ArrayBuffer[] = [];
 

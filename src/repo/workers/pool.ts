@@ -51,6 +51,39 @@ interface Slot {
   load: number;
 }
 
+/** A blob worker started before its pool: modules loaded, waiting for its start data. */
+interface Prestarted {
+  readonly worker: Worker;
+  /** Its error before a pool took it, if any. */
+  error?: Error;
+}
+
+const prestarted: Prestarted[] = [];
+
+/**
+ * Start `threads` blob workers now, for the next BlobPool to take (as many as it needs): a
+ * worker's own start-up (Node's bootstrap, its modules, WebAssembly) then overlaps what comes
+ * before the pool (the backup command starts them while the key's scrypt runs, when every
+ * file will be read). They do not keep the process alive while no pool has taken them.
+ */
+export function prestartBlobWorkers(threads: number): void {
+  const script = workerScript("workers/blob-worker.js");
+  if (script === undefined) return;
+  while (prestarted.length < threads) {
+    const entry: Prestarted = { worker: keepAfterWorkerStart(new Worker(script)) };
+    entry.worker.once("error", (err) => {
+      entry.error = err;
+    });
+    entry.worker.unref();
+    prestarted.push(entry);
+  }
+}
+
+/** How many prestarted workers wait for a pool. */
+export function prestartedBlobWorkers(): number {
+  return prestarted.length;
+}
+
 export class BlobPool {
   private readonly slots: Slot[] = [];
   private readonly free: ArrayBuffer[] = [];
@@ -105,12 +138,19 @@ export class BlobPool {
   private spawn(script: string): Promise<void> {
     const ctl = new Int32Array(new SharedArrayBuffer(4));
     const { port1, port2 } = new MessageChannel();
-    const worker = keepAfterWorkerStart(
-      new Worker(script, {
-        workerData: { config: this.cfg, ctl: ctl.buffer, sync: port2 },
-        transferList: [port2],
-      }),
-    );
+    const init = { config: this.cfg, ctl: ctl.buffer, sync: port2 };
+    const early = prestarted.shift();
+    let worker: Worker;
+    if (early === undefined) {
+      worker = keepAfterWorkerStart(
+        new Worker(script, { workerData: init, transferList: [port2] }),
+      );
+    } else {
+      worker = early.worker;
+      worker.ref();
+      if (early.error !== undefined) return Promise.reject(early.error);
+      worker.postMessage(init, [port2]);
+    }
     const slot: Slot = { worker, sync: port1, ctl, jobs: new Map(), load: 0 };
     this.slots.push(slot);
     return new Promise((resolve, reject) => {

@@ -4,10 +4,11 @@ import { mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MemoryBackend } from "../../../src/backends/mem.js";
-import { type BackupEvent, backup } from "../../../src/repo/archiver.js";
+import { type BackupEvent, backup, prestartBackupWorkers } from "../../../src/repo/archiver.js";
 import type { IndexedRepository } from "../../../src/repo/indexed.js";
 import { Repository } from "../../../src/repo/repository.js";
 import { loadSnapshot } from "../../../src/repo/snapshots.js";
+import { prestartedBlobWorkers } from "../../../src/repo/workers/pool.js";
 import { tempDir } from "../../helpers/tmp.js";
 import { hasTool } from "../../helpers/tools.js";
 
@@ -114,7 +115,7 @@ describe("backup() in memory", () => {
       setfattr("c", "-n", "user.k", "-v", "one");
       setfattr("d", "-n", "user.k", "-v", "one");
       const repo = await Repository.init(new MemoryBackend(), "pw", { kdf: KDF });
-      const attrsOf = async (tree: string | undefined, opts = {}) => {
+      const attrsOf = async (tree: string | null | undefined, opts = {}) => {
         const r = await backup(repo, ["xattrs"], { cwd: tmp.dir, threads: 0, ...opts });
         expect(r.errors).toEqual([]);
         const indexed = await repo.loadIndex();
@@ -123,7 +124,7 @@ describe("backup() in memory", () => {
         const out: Record<string, string> = {};
         for (const n of t.nodes) {
           out[n.name] = (n.extendedAttributes ?? [])
-            .map((x) => `${x.name}=${Buffer.from(x.value).toString()}`)
+            .map((x) => `${x.name}=${x.value === null ? "" : Buffer.from(x.value).toString()}`)
             .join(",");
         }
         if (tree !== undefined) expect(r.snapshot.tree).toBe(tree);
@@ -151,6 +152,29 @@ describe("backup() in memory", () => {
       expect(off.attrs).toEqual({ a: "", b: "", c: "", d: "" });
     },
   );
+
+  it("workers started ahead of a backup are taken by it and store the same blobs", async () => {
+    const inline = await Repository.init(new MemoryBackend(), "pw", { kdf: KDF });
+    const workers = await Repository.init(new MemoryBackend(), "pw", {
+      kdf: KDF,
+      chunkerPolynomial: inline.config.chunkerPolynomial,
+    });
+    const a = await backup(inline, ["src"], { cwd: tmp.dir, threads: 0, chunker: SMALL });
+    prestartBackupWorkers(2);
+    expect(prestartedBlobWorkers()).toBe(2);
+    // let them load their modules first, as they do while the CLI's scrypt runs
+    await new Promise((r) => setTimeout(r, 300));
+    const b = await backup(workers, ["src"], { cwd: tmp.dir, threads: 2, chunker: SMALL });
+    expect(prestartedBlobWorkers()).toBe(0);
+    expect(b.errors).toEqual([]);
+    expect(b.summary.filesNew).toBe(a.summary.filesNew);
+    expect(b.summary.dataBlobs).toBe(a.summary.dataBlobs);
+    expect(b.snapshot.tree).toBe(a.snapshot.tree);
+    const indexed = await workers.loadIndex();
+    expect(
+      await readFileFromSnapshot(indexed, b.snapshot.tree as string, ["src", "big.bin"]),
+    ).toEqual(new Uint8Array(big));
+  });
 
   it("reports an unreadable file, leaves it out and still writes the snapshot", async () => {
     const repo = await Repository.init(new MemoryBackend(), "pw", { kdf: KDF });
