@@ -1,7 +1,6 @@
-#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS RESTIC_TS_EXTRA_CA_CERTS=${NODE_EXTRA_CA_CERTS} node
+#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS RESTIC_TS_EXTRA_CA_CERTS=${NODE_EXTRA_CA_CERTS} RESTIC_TS_GLIBC_TUNABLES=${GLIBC_TUNABLES} GLIBC_TUNABLES=glibc.malloc.hugetlb=1:${GLIBC_TUNABLES} node
 // restic-ts command line: restic's commands and global flags over the restic-ts library.
-// The launcher line defers NODE_EXTRA_CA_CERTS, which Node would otherwise parse at every start
-// (~40 ms for a system bundle) although only an https repository needs it: see root-certs.ts.
+// The launcher line sets what Node and glibc read at start-up: see launcher.ts.
 
 import { realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -17,7 +16,7 @@ import {
   GLOBAL_OPTIONS,
 } from "./command.js";
 import { type CliIo, processIo } from "./io.js";
-import { restoreExtraCaCerts } from "./root-certs.js";
+import { restoreLauncherEnv } from "./launcher.js";
 
 /**
  * Every command, loaded on demand: a command's module (and what it imports: ssh2, workers,
@@ -160,7 +159,7 @@ function isMain(): boolean {
 }
 
 if (isMain()) {
-  restoreExtraCaCerts(process.env);
+  restoreLauncherEnv(process.env);
   run(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;

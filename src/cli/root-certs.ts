@@ -3,31 +3,15 @@
 // then the only ones trusted (restic's backend.Transport builds a fresh pool from them), and
 // NODE_EXTRA_CA_CERTS, trusted beside Node's own roots.
 //
-// Node parses NODE_EXTRA_CA_CERTS at process start, before any JavaScript runs: a system
-// bundle of ~150 certificates costs ~40 ms and ~1.5 MB on every command (bench/RESULTS.md
-// "## start-up"), and only an https repository needs it. So main.ts's launcher line moves it
-// to DEFERRED_EXTRA_CA_CERTS (`env -S -u NODE_EXTRA_CA_CERTS …`), `restoreExtraCaCerts` puts
-// it back for child processes, and `httpsTrustedRoots` loads it when a connection needs it.
+// Node parses NODE_EXTRA_CA_CERTS at process start, so main.ts's launcher line moves it aside
+// (launcher.ts), and `httpsTrustedRoots` loads it when a connection needs it.
 
 import { X509Certificate } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { ResticTsError } from "../errors.js";
-
-/** Where the launcher line of main.ts keeps NODE_EXTRA_CA_CERTS's value ("" when unset). */
-export const DEFERRED_EXTRA_CA_CERTS = "RESTIC_TS_EXTRA_CA_CERTS";
+import { DEFERRED_EXTRA_CA_CERTS } from "./launcher.js";
 
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
-
-/**
- * Put a deferred NODE_EXTRA_CA_CERTS back into `env` (this process's, for its children: Node
- * reads the variable only at start-up, so this process does not load it again).
- */
-export function restoreExtraCaCerts(env: Record<string, string | undefined>): void {
-  const deferred = env[DEFERRED_EXTRA_CA_CERTS];
-  if (deferred !== undefined && deferred !== "" && env.NODE_EXTRA_CA_CERTS === undefined) {
-    env.NODE_EXTRA_CA_CERTS = deferred;
-  }
-}
 
 /** The PEM certificates in `text`; INVALID_ARGUMENT naming `file` when there is none or one does not parse. */
 function certificatesIn(text: string, file: string, what: string): string[] {

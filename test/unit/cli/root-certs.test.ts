@@ -6,11 +6,8 @@ import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { rootCertificates } from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  DEFERRED_EXTRA_CA_CERTS,
-  httpsTrustedRoots,
-  restoreExtraCaCerts,
-} from "../../../src/cli/root-certs.js";
+import { DEFERRED_EXTRA_CA_CERTS } from "../../../src/cli/launcher.js";
+import { httpsTrustedRoots } from "../../../src/cli/root-certs.js";
 import { isResticTsError } from "../../../src/errors.js";
 import { makeTestCa, type TestCa } from "../../helpers/tls.js";
 import { tempDir } from "../../helpers/tmp.js";
@@ -93,25 +90,5 @@ describe.runIf(hasTool("openssl"))("https trusted roots", () => {
     expect(roots).toBeUndefined();
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toMatch(/^Warning: ignoring extra certs: .*gone\.pem: cannot read it/);
-  });
-});
-
-describe("restoreExtraCaCerts", () => {
-  it("puts the deferred value back for child processes", () => {
-    const env: Record<string, string | undefined> = { [DEFERRED_EXTRA_CA_CERTS]: "/etc/ca.pem" };
-    restoreExtraCaCerts(env);
-    expect(env.NODE_EXTRA_CA_CERTS).toBe("/etc/ca.pem");
-  });
-
-  it("leaves an empty deferral and an explicit NODE_EXTRA_CA_CERTS alone", () => {
-    const none: Record<string, string | undefined> = { [DEFERRED_EXTRA_CA_CERTS]: "" };
-    restoreExtraCaCerts(none);
-    expect(none.NODE_EXTRA_CA_CERTS).toBeUndefined();
-    const set: Record<string, string | undefined> = {
-      [DEFERRED_EXTRA_CA_CERTS]: "/a.pem",
-      NODE_EXTRA_CA_CERTS: "/b.pem",
-    };
-    restoreExtraCaCerts(set);
-    expect(set.NODE_EXTRA_CA_CERTS).toBe("/b.pem");
   });
 });
