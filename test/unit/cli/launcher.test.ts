@@ -57,6 +57,6 @@ describe("restoreLauncherEnv", () => {
     expect(Buffer.byteLength(line)).toBeLessThan(256);
     expect(line).toContain(`${DEFERRED_EXTRA_CA_CERTS}=\${NODE_EXTRA_CA_CERTS}`);
     expect(line).toContain(`${USER_GLIBC_TUNABLES}=\${GLIBC_TUNABLES}`);
-    expect(line).toContain("GLIBC_TUNABLES=glibc.malloc.hugetlb=1:${GLIBC_TUNABLES}");
+    expect(line).toContain(`GLIBC_TUNABLES=glibc.malloc.hugetlb=1:\${GLIBC_TUNABLES}`);
   });
 });
