@@ -32,6 +32,11 @@ export interface NativeZstd {
    * frame is malformed or would produce more than `dst.length` bytes.
    */
   decompressInto(frame: Uint8Array, dst: Uint8Array): number;
+  /**
+   * decompressInto on libuv's thread pool (a context of its own per call), so the calling
+   * thread goes on meanwhile; neither view may change until the promise settles.
+   */
+  decompressAsync(frame: Uint8Array, dst: Uint8Array): Promise<number>;
 }
 
 /** Where libzstd is found: the SONAME first (Debian's libzstd1), then development names. */
@@ -67,6 +72,9 @@ function bind(koffi: Koffi): NativeZstd | null {
   const decompressDCtx = lib.func(
     "size_t ZSTD_decompressDCtx(void *dctx, uint8_t *dst, size_t dstCapacity, const uint8_t *src, size_t srcSize)",
   );
+  const decompressOnce = lib.func(
+    "size_t ZSTD_decompress(uint8_t *dst, size_t dstCapacity, const uint8_t *src, size_t srcSize)",
+  );
   let cctx: unknown;
   let dctx: unknown;
   const check = (ret: unknown, what: string, code: "CORRUPT" | "INTERNAL"): number => {
@@ -95,6 +103,20 @@ function bind(koffi: Koffi): NativeZstd | null {
         "decompression",
         "CORRUPT",
       );
+    },
+    decompressAsync(frame: Uint8Array, dst: Uint8Array): Promise<number> {
+      return new Promise((resolve, reject) => {
+        decompressOnce.async(dst, dst.length, frame, frame.length, (err: unknown, ret: unknown) => {
+          if (err) reject(err);
+          else {
+            try {
+              resolve(check(ret, "decompression", "CORRUPT"));
+            } catch (e) {
+              reject(e);
+            }
+          }
+        });
+      });
     },
   });
 }

@@ -17,6 +17,7 @@ import * as fs from "node:fs";
 import { LocalBackend } from "../../backends/local.js";
 import { sha256, toHex } from "../../crypto/hash.js";
 import { openInPlace } from "../../crypto/master-key.js";
+import { offThreadSha256 } from "../../crypto/sha256-offthread.js";
 import { ResticTsError } from "../../errors.js";
 import type { Id } from "../id.js";
 import { type IndexedRepository, MAX_BLOB_SIZE } from "../indexed.js";
@@ -719,6 +720,17 @@ export async function restoreFileContents(
     }
   };
 
+  /** verifyId with the SHA-256 on libuv's thread pool (where OpenSSL can be reached). */
+  const verifyIdOffThread = async (b: BlobWork, plain: Uint8Array) => {
+    const h = offThreadSha256();
+    await h.update(plain);
+    if ((await h.digest()) !== b.id) {
+      throw new ResticTsError("CORRUPT", `data blob ${b.id} does not match its ID (SHA-256)`, {
+        id: b.id,
+      });
+    }
+  };
+
   const failBlob = async (b: BlobWork, err: unknown) => {
     for (const st of b.files) {
       fail(st, err);
@@ -814,6 +826,21 @@ export async function restoreFileContents(
           return retryBlob(b, err);
         },
       );
+    }
+    // Large blobs are decompressed and hashed on libuv's thread pool (libzstd, OpenSSL), so
+    // compressible data keeps both cores busy without a worker thread.
+    const offThread =
+      len >= MIN_OFFLOAD ? decompressor.decompressIntoOffThread(raw, len, carved.bytes) : undefined;
+    if (offThread !== undefined) {
+      return offThread
+        .then(() => verifyIdOffThread(b, carved.bytes))
+        .then(
+          () => writeAll(b, carved.bytes, release),
+          (err) => {
+            release();
+            return retryBlob(b, err);
+          },
+        );
     }
     try {
       if (!decompressor.decompressIntoSync(raw, len, carved.bytes)) {

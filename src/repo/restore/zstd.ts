@@ -160,6 +160,30 @@ export class BlobDecompressor {
     return true;
   }
 
+  /**
+   * decompressInto on libuv's thread pool, with libzstd; undefined (nothing done) without it.
+   * `frame` and `out` must stay as they are until the promise settles.
+   */
+  decompressIntoOffThread(
+    frame: Uint8Array,
+    expected: number,
+    out: Uint8Array,
+  ): Promise<void> | undefined {
+    const native = this.native;
+    if (native === null) return undefined;
+    return (async () => {
+      if (out.length < expected) throw new RangeError("output buffer too small");
+      const bounds = frameContentBounds(frame);
+      if (bounds.min > expected || bounds.max < expected) {
+        throw corrupt(
+          `zstd frame holds ${bounds.min}..${bounds.max} bytes but the index says ${expected}`,
+        );
+      }
+      const n = await native.decompressAsync(frame, out.subarray(0, expected));
+      if (n !== expected) throw corrupt(`decompressed ${n} bytes but the index says ${expected}`);
+    })();
+  }
+
   /** Give the WebAssembly memory areas back. */
   dispose(): void {
     if (this.mod === null) return;

@@ -21,8 +21,8 @@ export const PASSWORD = "craft-password";
 
 export interface Crafted {
   readonly repo: Repository;
-  /** Add a data blob (stored in the current pack); returns its ID. */
-  data(bytes: Uint8Array | string, opts?: { compress?: boolean }): Promise<Id>;
+  /** Add a data blob (stored in the current pack; under `id` instead of its SHA-256, to lie). */
+  data(bytes: Uint8Array | string, opts?: { compress?: boolean; id?: Id }): Promise<Id>;
   /** Add a tree of these nodes (written in this order, names as given); returns its ID. */
   tree(nodes: readonly Node[]): Promise<Id>;
   /** Start a new data pack (blobs added later go there). */
@@ -60,8 +60,13 @@ export async function craftRepo(version: 1 | 2 = 2, dir?: string): Promise<Craft
     builders[type] = new PackBuilder({ key, repoVersion: version });
   };
 
-  const add = async (type: BlobType, plain: Uint8Array, compressIt: boolean): Promise<Id> => {
-    const id = toHex(sha256(plain));
+  const add = async (
+    type: BlobType,
+    plain: Uint8Array,
+    compressIt: boolean,
+    claimed?: Id,
+  ): Promise<Id> => {
+    const id = claimed ?? toHex(sha256(plain));
     if (known.has(type + id)) return id;
     known.add(type + id);
     if (compressIt && version === 2) {
@@ -75,7 +80,12 @@ export async function craftRepo(version: 1 | 2 = 2, dir?: string): Promise<Craft
   return {
     repo,
     data: (bytes, opts) =>
-      add("data", typeof bytes === "string" ? enc.encode(bytes) : bytes, opts?.compress ?? false),
+      add(
+        "data",
+        typeof bytes === "string" ? enc.encode(bytes) : bytes,
+        opts?.compress ?? false,
+        opts?.id,
+      ),
     tree: (nodes) =>
       add("tree", enc.encode(`{"nodes":[${nodes.map(serialiseNode).join(",")}]}\n`), version === 2),
     nextPack: () => flush("data"),

@@ -112,4 +112,49 @@ describe("BlobDecompressor", () => {
       }
     });
   }
+
+  it.runIf(nativeZstd() !== null)(
+    "off the main thread: the same bytes, the same refusals; nothing without libzstd",
+    async () => {
+      const text = new TextEncoder().encode("2026-11-28T04:51:00Z WARN slow disk\n".repeat(30000));
+      setZstdImplementation("native");
+      const frame = await compress(text, "auto");
+      const d = await BlobDecompressor.create();
+      const arena = new Uint8Array(text.length + 64);
+      const pending = d.decompressIntoOffThread(frame, text.length, arena.subarray(32));
+      expect(pending).toBeInstanceOf(Promise);
+      await pending;
+      expect(Buffer.from(arena.subarray(32, 32 + text.length)).equals(Buffer.from(text))).toBe(
+        true,
+      );
+      expect(arena.subarray(0, 32).every((b) => b === 0)).toBe(true);
+      for (const wrong of [text.length - 1, text.length + 1]) {
+        await expect(
+          d.decompressIntoOffThread(frame, wrong, new Uint8Array(text.length + 1)),
+        ).rejects.toMatchObject({ code: "CORRUPT" });
+      }
+      const noMagic = frame.slice();
+      noMagic[0] ^= 0xff;
+      for (const bad of [frame.subarray(0, frame.length - 10), noMagic]) {
+        await expect(
+          d.decompressIntoOffThread(bad, text.length, new Uint8Array(text.length)),
+        ).rejects.toMatchObject({ code: "CORRUPT" });
+      }
+      // many at once on the pool, each into its own area
+      const many = await Promise.all(
+        Array.from({ length: 8 }, async () => {
+          const out = new Uint8Array(text.length);
+          await d.decompressIntoOffThread(frame, text.length, out);
+          return Buffer.from(out).equals(Buffer.from(text));
+        }),
+      );
+      expect(many.every(Boolean)).toBe(true);
+      setZstdImplementation("wasm");
+      const wasm = await BlobDecompressor.create();
+      expect(wasm.decompressIntoOffThread(frame, text.length, new Uint8Array(text.length))).toBe(
+        undefined,
+      );
+      wasm.dispose();
+    },
+  );
 });

@@ -2,11 +2,13 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { sha256, toHex } from "../../../src/crypto/hash.js";
 import { restoreFilter } from "../../../src/repo/filter.js";
 import type { Id } from "../../../src/repo/id.js";
 import { openMetadataOps } from "../../../src/repo/restore/fsops.js";
 import { newRestoreProgress, restoreTree } from "../../../src/repo/restorer.js";
 import { findSnapshot } from "../../../src/repo/snapshots.js";
+import { nativeZstd } from "../../../src/repo/zstd-native.js";
 import { tempDir } from "../../helpers/tmp.js";
 import { craftRepo, dirNode, fileNode, node } from "./craft.js";
 
@@ -414,6 +416,43 @@ describe("restoreTree", () => {
     const sn = await findSnapshot(ir.repo, "latest");
     expect(sn.snapshot.tree).toBe(root as Id);
   });
+});
+
+describe("decoding on libuv's thread pool", () => {
+  it.runIf(nativeZstd() !== null)(
+    "restores large compressed blobs off the main thread and refuses one that lies",
+    async () => {
+      const tmp = await tempDir("restic-ts-offthread-");
+      try {
+        const c = await craftRepo(2);
+        const line = (i: number) =>
+          Buffer.from(`line ${i} of a compressible file\n`.repeat(20_000));
+        const ids: Id[] = [];
+        for (let i = 0; i < 5; i++) ids.push(await c.data(line(i), { compress: true }));
+        // stored under the ID of other content (as a damaged or hostile repository could be)
+        const lie = await c.data(line(99), { compress: true, id: toHex(sha256(line(7))) });
+        const size = line(0).length;
+        const root = await c.tree([
+          fileNode("good", ids, size * ids.length),
+          fileNode("liar", [lie], size),
+        ]);
+        const ir = await c.commit(root);
+        const target = path.join(tmp.dir, "t");
+        const errors: string[] = [];
+        const res = await restoreTree(ir, root, {
+          target,
+          decodeWorkers: 0,
+          onError: (where, err) => errors.push(`${where}: ${(err as Error).message}`),
+        });
+        expect(res.errors).toBe(1);
+        expect(errors).toEqual([`/liar: data blob ${lie} does not match its ID (SHA-256)`]);
+        const want = Buffer.concat(ids.map((_, i) => line(i)));
+        expect(fs.readFileSync(path.join(target, "good")).equals(want)).toBe(true);
+      } finally {
+        await tmp.cleanup();
+      }
+    },
+  );
 });
 
 describe("decoding on worker threads", () => {
