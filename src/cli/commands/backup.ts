@@ -155,7 +155,7 @@ export const backupCommand: Command = {
         `[${formatSeconds(secs)}] ${pct}%  ${status.filesDone} files ${formatBytes(status.bytesDone)}, ` +
         `total ${status.totalFiles} files ${formatBytes(status.totalBytes)}, ${status.errors} errors` +
         (eta > 0 ? ` ETA ${formatSeconds(eta)}` : "");
-      process.stdout.write(`\r${line.padEnd(lastLine.length)}`);
+      ctx.io.write(`\r${line.padEnd(lastLine.length)}`);
       lastLine = line;
     };
     const timer = progress ? setInterval(render, ctx.json ? 1000 : 200) : undefined;
@@ -212,7 +212,7 @@ export const backupCommand: Command = {
     } finally {
       if (timer) clearInterval(timer);
       process.off("SIGINT", onSignal);
-      if (tty && lastLine !== "") process.stdout.write("\n");
+      if (tty && lastLine !== "") ctx.io.write("\n");
     }
     const s = result.summary;
     if (ctx.json) ctx.printJSON(summaryJson(s));
