@@ -55,6 +55,12 @@ export interface CheckOptions {
   readonly onFinding?: (finding: Finding) => void;
   /** Told when a pack has been read (read-data progress). */
   readonly onPackRead?: (id: Id) => void;
+  /**
+   * Settles when the check may go on to reading pack data and finish (the command: when its
+   * exclusive lock is confirmed, while the read-only phases before run); a rejection stops
+   * the check with it.
+   */
+  readonly ready?: Promise<void>;
 }
 
 export interface CheckReport {
@@ -116,23 +122,47 @@ export async function checkRepository(
         ? [...existing.keys()]
         : selectPacks(existing, options.readDataSubset as ReadDataSubset, options.random),
   );
-  if (options.checkHeaders ?? true) {
-    const headerPacks = new Map([...loaded.packs].filter(([id]) => !toRead.has(id)));
-    report(await checkPackHeaders(repo, headerPacks, listing.actual, concurrency));
-  }
+  // The pack headers (mostly waiting for reads) and the trees (mostly parsing) are checked
+  // at the same time; their findings are reported in phase order all the same.
+  const headers =
+    (options.checkHeaders ?? true)
+      ? checkPackHeaders(
+          repo,
+          new Map([...loaded.packs].filter(([id]) => !toRead.has(id))),
+          listing.actual,
+          concurrency,
+        )
+      : Promise.resolve([]);
+  const indexed = new IndexedRepository(repo, loaded.index);
+  const structureWork = (async () => {
+    let snapshotIds: Id[] = [];
+    let listingFailed: Finding | undefined;
+    try {
+      snapshotIds = (await repo.listIds("snapshot")).sort();
+    } catch (err) {
+      listingFailed = errorFinding(
+        "snapshot-load",
+        `listing snapshots failed: ${describeError(err)}`,
+      );
+    }
+    return {
+      listingFailed,
+      structure: await checkStructure(indexed, snapshotIds, { concurrency }),
+    };
+  })();
+  // both settle before either is reported: no rejection is left unhandled meanwhile
+  const [headerFindings, structureResult] = await Promise.allSettled([headers, structureWork]);
+  if (headerFindings.status === "rejected") throw headerFindings.reason;
+  report(headerFindings.value);
 
   options.onPhase?.("structure", {});
-  const indexed = new IndexedRepository(repo, loaded.index);
-  let snapshotIds: Id[] = [];
-  try {
-    snapshotIds = (await repo.listIds("snapshot")).sort();
-  } catch (err) {
-    report([errorFinding("snapshot-load", `listing snapshots failed: ${describeError(err)}`)]);
-  }
-  const structure = await checkStructure(indexed, snapshotIds, { concurrency });
+  if (structureResult.status === "rejected") throw structureResult.reason;
+  const { listingFailed, structure } = structureResult.value;
+  if (listingFailed !== undefined) report([listingFailed]);
   report(structure.findings);
 
   let packsRead = 0;
+  await options.ready;
   if (readData) {
     options.onPhase?.("read-data", { selected: toRead.size, total: loaded.packs.size });
     const packs: PackToRead[] = [...toRead].sort().map((id) => ({

@@ -149,30 +149,55 @@ export const checkCommand: Command = {
     const subset = subsetArg === undefined ? undefined : parseReadDataSubset(subsetArg);
     const repo = await ctx.openRepository();
     const printer = new CheckPrinter(ctx, subset);
-    const run = (loadedIndex?: Promise<LoadedIndexes>) =>
+    // Until `shown` settles, what the check reports is kept, then shown in order.
+    let held: (() => void)[] | undefined;
+    const show = (f: () => void) => (held === undefined ? f() : held.push(f));
+    const run = (loadedIndex?: Promise<LoadedIndexes>, ready?: Promise<void>) =>
       checkRepository(repo, {
         loadedIndex,
+        ready,
         readData: flags["read-data"] === true,
         readDataSubset: subset,
         readThreads: threadsFromEnv(ctx.io.env.RESTIC_TS_CHECK_THREADS),
-        onPhase: (p, info) => printer.phase(p, info),
-        onFinding: (f) => printer.finding(f),
+        onPhase: (p, info) => show(() => printer.phase(p, info)),
+        onFinding: (f) => show(() => printer.finding(f)),
       });
     let report: Awaited<ReturnType<typeof run>>;
     if (ctx.global["no-lock"] === true) report = await run();
     else {
       if (!ctx.json) ctx.verbose("create exclusive lock for repository");
-      // the index loads (read-only) while the exclusive lock settles
-      report = await withLock(
-        repo,
-        true,
-        (_lock, loaded) => run(loaded.index),
-        async () => {
-          const index = loadIndexesForCheck(repo);
-          index.catch(() => {});
-          return { index };
-        },
-      );
+      // The read-only phases (index, packs, trees) run while the exclusive lock settles (restic
+      // waits 200 ms, then looks for other locks again); their output is held until the lock
+      // is confirmed, and reading pack data waits for it.
+      held = [];
+      let confirm = () => {};
+      let refuse: (err: unknown) => void = () => {};
+      const confirmed = new Promise<void>((resolve, reject) => {
+        confirm = resolve;
+        refuse = reject;
+      });
+      confirmed.catch(() => {});
+      try {
+        report = await withLock(
+          repo,
+          true,
+          (_lock, prepared) => {
+            const output = held ?? [];
+            held = undefined;
+            for (const f of output) f();
+            confirm();
+            return prepared.report;
+          },
+          async () => {
+            const report = run(loadIndexesForCheck(repo), confirmed);
+            report.catch(() => {});
+            return { report };
+          },
+        );
+      } catch (err) {
+        refuse(err);
+        throw err;
+      }
     }
     if (ctx.json) {
       ctx.printJSON({
