@@ -3,14 +3,13 @@
 // output is whole and in order; with it refused at the second look nothing of the check shows.
 
 import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LocalBackend } from "../../../src/backends/local.js";
-import { serializeLock } from "../../../src/repo/lock.js";
 import { Repository } from "../../../src/repo/repository.js";
 import { runCli } from "../../helpers/cli.js";
 import { tempDir } from "../../helpers/tmp.js";
+import { liveForeignLock } from "../maintenance/helpers.js";
 
 describe("check and its exclusive lock", () => {
   let tmp: { dir: string; cleanup(): Promise<void> };
@@ -53,18 +52,7 @@ describe("check and its exclusive lock", () => {
     const poll = setInterval(() => {
       if (raced || readdirSync(locks).length === 0) return;
       raced = true;
-      void repo.saveUnpacked(
-        "lock",
-        serializeLock({
-          time: new Date().toISOString(),
-          exclusive: true,
-          hostname: os.hostname(),
-          username: "other",
-          uid: 0,
-          gid: 0,
-          pid: process.pid,
-        }),
-      );
+      void repo.saveUnpacked("lock", liveForeignLock());
     }, 2);
     try {
       const r = await runCli(["check"], env());

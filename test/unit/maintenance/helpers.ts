@@ -1,13 +1,28 @@
 // Helpers for the maintenance tests: run the CLI in-process, copy damaged fixtures, open repos.
 
 import { readFileSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { LocalBackend } from "../../../src/backends/local.js";
+import { serializeLock } from "../../../src/repo/lock.js";
 import { Repository } from "../../../src/repo/repository.js";
 import { runCli } from "../../helpers/cli.js";
 import { copyFixture } from "../../helpers/tmp.js";
 
 export const cli = (args: string[], env: Record<string, string> = {}) => runCli(args, env);
+
+/** An exclusive lock of another process on this host that is alive (this one's PID). */
+export function liveForeignLock(): Uint8Array {
+  return serializeLock({
+    time: new Date().toISOString(),
+    exclusive: true,
+    hostname: os.hostname(),
+    username: "other",
+    uid: 0,
+    gid: 0,
+    pid: process.pid,
+  });
+}
 
 export interface DamagedManifest {
   password: string;

@@ -2,11 +2,11 @@
 // it starts only once our lock file exists, its result reaches the locked work, and when the
 // lock is refused the error comes only after the prepared work has settled.
 
-import os from "node:os";
 import { describe, expect, it } from "vitest";
 import { MemoryBackend } from "../../../src/backends/mem.js";
-import { serializeLock, withLock } from "../../../src/repo/lock.js";
+import { withLock } from "../../../src/repo/lock.js";
 import { Repository } from "../../../src/repo/repository.js";
+import { liveForeignLock } from "./helpers.js";
 
 async function repo() {
   return Repository.init(new MemoryBackend(), "pw", {
@@ -40,18 +40,7 @@ describe("withLock prepare", () => {
       },
       async () => {
         // another live process takes an exclusive lock while ours settles
-        await r.saveUnpacked(
-          "lock",
-          serializeLock({
-            time: new Date().toISOString(),
-            exclusive: true,
-            hostname: os.hostname(),
-            username: "other",
-            uid: 0,
-            gid: 0,
-            pid: process.pid,
-          }),
-        );
+        await r.saveUnpacked("lock", liveForeignLock());
         await new Promise((resolve) => setTimeout(resolve, 300));
         settled = true;
       },
