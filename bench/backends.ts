@@ -322,6 +322,7 @@ const CLI = path.resolve(
   "cli",
   "main.js",
 );
+const [oursCmd, oursPre] = cliCommand(CLI);
 
 async function backups(work: string, sshd: SshdServer, rest: RestServer): Promise<void> {
   console.error(`backups of ${BACKUP_MIB} MiB …`);
@@ -355,7 +356,7 @@ async function backups(work: string, sshd: SshdServer, rest: RestServer): Promis
             maxBuffer: 64 * MiB,
           },
         )
-      : run(cliCommand(CLI)[0], [...cliCommand(CLI)[1], "-q", "-r", repo, ...args], {
+      : run(oursCmd, [...oursPre, "-q", "-r", repo, ...args], {
           env,
           cwd: src,
           maxBuffer: 64 * MiB,

@@ -131,7 +131,7 @@ function main(): void {
     const before: Measure[] = [];
     const work = path.join(BASE, "prune-work");
     const tools: [string, Measure[], string, string[]][] = [
-      ["ours", ours, ...cliCommand(CLI)],
+      ["ours", ours, oursCmd, oursPre],
       ["restic", theirs, "restic", []],
     ];
     if (COMPARE !== undefined) tools.push(["before", before, ...cliCommand(COMPARE)]);

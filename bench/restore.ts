@@ -27,6 +27,7 @@ const ONLY = process.env.RESTORE_BENCH_ONLY?.split(",");
 const BASE = process.env.RESTORE_BENCH_DIR ?? "/tmp/restic-ts-bench-restore";
 const PASSWORD = "bench-password";
 const CLI = path.resolve(import.meta.dirname, "..", "src", "cli", "main.js");
+const [oursCmd, oursPre] = cliCommand(CLI);
 
 const env = {
   ...process.env,
@@ -169,7 +170,7 @@ function main(): void {
           );
         } else {
           ours.push(
-            timed([...cliCommand(CLI).flat(), "-r", repo, "restore", "latest", "--target", target]),
+            timed([oursCmd, ...oursPre, "-r", repo, "restore", "latest", "--target", target]),
           );
         }
       }

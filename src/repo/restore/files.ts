@@ -712,23 +712,20 @@ export async function restoreFileContents(
     if (st.remaining === 0) await complete(st, undefined);
   };
 
-  const verifyId = (b: BlobWork, plain: Uint8Array) => {
-    if (toHex(sha256(plain)) !== b.id) {
+  const checkId = (b: BlobWork, hash: string) => {
+    if (hash !== b.id) {
       throw new ResticTsError("CORRUPT", `data blob ${b.id} does not match its ID (SHA-256)`, {
         id: b.id,
       });
     }
   };
+  const verifyId = (b: BlobWork, plain: Uint8Array) => checkId(b, toHex(sha256(plain)));
 
   /** verifyId with the SHA-256 on libuv's thread pool (where OpenSSL can be reached). */
   const verifyIdOffThread = async (b: BlobWork, plain: Uint8Array) => {
     const h = offThreadSha256();
     await h.update(plain);
-    if ((await h.digest()) !== b.id) {
-      throw new ResticTsError("CORRUPT", `data blob ${b.id} does not match its ID (SHA-256)`, {
-        id: b.id,
-      });
-    }
+    checkId(b, await h.digest());
   };
 
   const failBlob = async (b: BlobWork, err: unknown) => {

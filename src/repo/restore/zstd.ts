@@ -84,6 +84,24 @@ function corrupt(message: string): ResticTsError {
   return new ResticTsError("CORRUPT", message);
 }
 
+/**
+ * Refuse a frame that cannot produce `expected` bytes, before any room is used for them, and
+ * an output view shorter than that.
+ */
+function checkFrameFits(frame: Uint8Array, expected: number, out: Uint8Array): void {
+  if (out.length < expected) throw new RangeError("output buffer too small");
+  const bounds = frameContentBounds(frame);
+  if (bounds.min > expected || bounds.max < expected) {
+    throw corrupt(
+      `zstd frame holds ${bounds.min}..${bounds.max} bytes but the index says ${expected}`,
+    );
+  }
+}
+
+function checkDecompressed(n: number, expected: number): void {
+  if (n !== expected) throw corrupt(`decompressed ${n} bytes but the index says ${expected}`);
+}
+
 /** Decompresses blobs one at a time through reused WebAssembly memory. */
 export class BlobDecompressor {
   private src = 0;
@@ -119,21 +137,16 @@ export class BlobDecompressor {
    * API is reachable.
    */
   decompressIntoSync(frame: Uint8Array, expected: number, out: Uint8Array): boolean {
-    if (out.length < expected) throw new RangeError("output buffer too small");
     const native = this.native;
     const mod = this.mod;
-    if (native === null && mod === null) return false;
-    // refuse a frame that cannot produce `expected` bytes before allocating room for them
-    const bounds = frameContentBounds(frame);
-    if (bounds.min > expected || bounds.max < expected) {
-      throw corrupt(
-        `zstd frame holds ${bounds.min}..${bounds.max} bytes but the index says ${expected}`,
-      );
+    if (native === null && mod === null) {
+      if (out.length < expected) throw new RangeError("output buffer too small");
+      return false;
     }
+    checkFrameFits(frame, expected, out);
     if (native !== null) {
       // zstd never writes past the view it is given: a frame that expands further fails
-      const n = native.decompressInto(frame, out.subarray(0, expected));
-      if (n !== expected) throw corrupt(`decompressed ${n} bytes but the index says ${expected}`);
+      checkDecompressed(native.decompressInto(frame, out.subarray(0, expected)), expected);
       return true;
     }
     if (mod === null) throw new ResticTsError("INTERNAL", "zstd: no implementation loaded");
@@ -153,9 +166,7 @@ export class BlobDecompressor {
     if (mod._ZSTD_isError(n)) {
       throw corrupt(`zstd frame does not decompress into the expected ${expected} bytes`);
     }
-    if (n !== expected) {
-      throw corrupt(`decompressed ${n} bytes but the index says ${expected}`);
-    }
+    checkDecompressed(n, expected);
     out.set(mod.HEAPU8.subarray(this.dst, this.dst + n));
     return true;
   }
@@ -172,15 +183,8 @@ export class BlobDecompressor {
     const native = this.native;
     if (native === null) return undefined;
     return (async () => {
-      if (out.length < expected) throw new RangeError("output buffer too small");
-      const bounds = frameContentBounds(frame);
-      if (bounds.min > expected || bounds.max < expected) {
-        throw corrupt(
-          `zstd frame holds ${bounds.min}..${bounds.max} bytes but the index says ${expected}`,
-        );
-      }
-      const n = await native.decompressAsync(frame, out.subarray(0, expected));
-      if (n !== expected) throw corrupt(`decompressed ${n} bytes but the index says ${expected}`);
+      checkFrameFits(frame, expected, out);
+      checkDecompressed(await native.decompressAsync(frame, out.subarray(0, expected)), expected);
     })();
   }
 

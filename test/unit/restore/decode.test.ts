@@ -72,6 +72,31 @@ for (const impl of ["auto", "node"] as const)
     });
   });
 
+type Decode = (frame: Uint8Array, expected: number, out: Uint8Array) => Promise<void> | undefined;
+
+/** `decode` fills exactly its view of an arena and refuses wrong lengths and damaged frames. */
+async function expectDecodesAndRefuses(decode: Decode, text: Uint8Array, frame: Uint8Array) {
+  const arena = new Uint8Array(text.length + 64);
+  await decode(frame, text.length, arena.subarray(32));
+  expect(Buffer.from(arena.subarray(32, 32 + text.length)).equals(Buffer.from(text))).toBe(true);
+  expect(arena.subarray(0, 32).every((b) => b === 0)).toBe(true);
+  // the index says one byte fewer or more: refused
+  for (const wrong of [text.length - 1, text.length + 1]) {
+    await expect(decode(frame, wrong, new Uint8Array(text.length + 1))).rejects.toMatchObject({
+      code: "CORRUPT",
+    });
+  }
+  // a truncated frame and one without its magic number: refused (a changed byte inside
+  // may decode to other bytes of the same length: the restorer's SHA-256 check is for that)
+  const noMagic = frame.slice();
+  noMagic[0] ^= 0xff;
+  for (const bad of [frame.subarray(0, frame.length - 10), noMagic]) {
+    await expect(decode(bad, text.length, new Uint8Array(text.length))).rejects.toMatchObject({
+      code: "CORRUPT",
+    });
+  }
+}
+
 describe("BlobDecompressor", () => {
   afterEach(() => {
     setZstdImplementation("auto");
@@ -86,27 +111,7 @@ describe("BlobDecompressor", () => {
       const frame = await compress(text, "auto");
       const d = await BlobDecompressor.create();
       try {
-        const arena = new Uint8Array(text.length + 64);
-        await d.decompressInto(frame, text.length, arena.subarray(32));
-        expect(Buffer.from(arena.subarray(32, 32 + text.length)).equals(Buffer.from(text))).toBe(
-          true,
-        );
-        expect(arena.subarray(0, 32).every((b) => b === 0)).toBe(true);
-        // the index says one byte fewer or more: refused
-        for (const wrong of [text.length - 1, text.length + 1]) {
-          await expect(
-            d.decompressInto(frame, wrong, new Uint8Array(text.length + 1)),
-          ).rejects.toMatchObject({ code: "CORRUPT" });
-        }
-        // a truncated frame and one without its magic number: refused (a changed byte inside
-        // may decode to other bytes of the same length: the restorer's SHA-256 check is for that)
-        const noMagic = frame.slice();
-        noMagic[0] ^= 0xff;
-        for (const bad of [frame.subarray(0, frame.length - 10), noMagic]) {
-          await expect(
-            d.decompressInto(bad, text.length, new Uint8Array(text.length)),
-          ).rejects.toMatchObject({ code: "CORRUPT" });
-        }
+        await expectDecodesAndRefuses((f, n, out) => d.decompressInto(f, n, out), text, frame);
       } finally {
         d.dispose();
       }
@@ -120,26 +125,12 @@ describe("BlobDecompressor", () => {
       setZstdImplementation("native");
       const frame = await compress(text, "auto");
       const d = await BlobDecompressor.create();
-      const arena = new Uint8Array(text.length + 64);
-      const pending = d.decompressIntoOffThread(frame, text.length, arena.subarray(32));
-      expect(pending).toBeInstanceOf(Promise);
-      await pending;
-      expect(Buffer.from(arena.subarray(32, 32 + text.length)).equals(Buffer.from(text))).toBe(
-        true,
-      );
-      expect(arena.subarray(0, 32).every((b) => b === 0)).toBe(true);
-      for (const wrong of [text.length - 1, text.length + 1]) {
-        await expect(
-          d.decompressIntoOffThread(frame, wrong, new Uint8Array(text.length + 1)),
-        ).rejects.toMatchObject({ code: "CORRUPT" });
-      }
-      const noMagic = frame.slice();
-      noMagic[0] ^= 0xff;
-      for (const bad of [frame.subarray(0, frame.length - 10), noMagic]) {
-        await expect(
-          d.decompressIntoOffThread(bad, text.length, new Uint8Array(text.length)),
-        ).rejects.toMatchObject({ code: "CORRUPT" });
-      }
+      const offThread: Decode = (f, n, out) => {
+        const pending = d.decompressIntoOffThread(f, n, out);
+        expect(pending).toBeInstanceOf(Promise);
+        return pending;
+      };
+      await expectDecodesAndRefuses(offThread, text, frame);
       // many at once on the pool, each into its own area
       const many = await Promise.all(
         Array.from({ length: 8 }, async () => {
