@@ -1,13 +1,26 @@
 // Hashing for the restic format: every file and blob ID is the SHA-256 of its bytes (stored
 // form for files, plaintext for blobs), written as 64 lower-case hex digits.
 
-import { createHash } from "node:crypto";
+import * as nodeCrypto from "node:crypto";
 import { ResticTsError } from "../errors.js";
+
+const { createHash } = nodeCrypto;
+
+/** node:crypto's one-shot digest (Node >= 20.12): no Hash object per call. */
+const oneShot = (nodeCrypto as { hash?: (alg: string, data: Uint8Array, enc: "hex") => string })
+  .hash;
 
 /** SHA-256 of `data` (32 bytes), computed by node:crypto. */
 export function sha256(data: Uint8Array): Uint8Array {
   // Copy into a plain Uint8Array: Node may hand out a slice of a shared pool.
   return new Uint8Array(createHash("sha256").update(data).digest());
+}
+
+/** SHA-256 of `data` as restic writes IDs: 64 lower-case hex digits. */
+export function sha256Hex(data: Uint8Array): string {
+  return oneShot !== undefined
+    ? oneShot("sha256", data, "hex")
+    : createHash("sha256").update(data).digest("hex");
 }
 
 /** Lower-case hex of `b`, as restic writes IDs. */

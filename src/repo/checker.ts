@@ -9,7 +9,7 @@
 //      indexed, nodes are sane;
 //   5. with read-data (or a subset): each selected pack is read once and verified in full.
 
-import { sha256, toHex } from "../crypto/hash.js";
+import { sha256Hex } from "../crypto/hash.js";
 import { isResticTsError } from "../errors.js";
 import type { Finding } from "./check/findings.js";
 import { describeError, errorFinding } from "./check/findings.js";
@@ -200,7 +200,7 @@ async function checkKeys(repo: Repository): Promise<Finding[]> {
   for (const id of ids) {
     try {
       const bytes = await repo.backend.load({ type: "key", name: id });
-      if (toHex(sha256(bytes)) !== id) {
+      if (sha256Hex(bytes) !== id) {
         findings.push(errorFinding("key", `key ${id}: content does not match its name (SHA-256)`));
         continue;
       }

@@ -5,7 +5,7 @@
 // checked against their uncompressed length) and verified against their ID (SHA-256).
 
 import { loadInOrder } from "../backends/limit.js";
-import { sha256, toHex } from "../crypto/hash.js";
+import { sha256Hex } from "../crypto/hash.js";
 import { open as openSealed } from "../crypto/master-key.js";
 import { isResticTsError, ResticTsError } from "../errors.js";
 import { decompress } from "./compression.js";
@@ -109,7 +109,7 @@ export class IndexedRepository {
     if (loc.uncompressedLength !== undefined) {
       plain = await decompress(plain, MAX_BLOB_SIZE, loc.uncompressedLength);
     }
-    if (toHex(sha256(plain)) !== id) {
+    if (sha256Hex(plain) !== id) {
       throw new ResticTsError(
         "CORRUPT",
         `${type} blob ${id} in pack ${loc.packId} does not match its ID (SHA-256)`,

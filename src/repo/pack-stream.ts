@@ -12,7 +12,7 @@ import { open as openFile } from "node:fs/promises";
 import type { Backend } from "../backends/backend.js";
 import { LocalBackend } from "../backends/local.js";
 import { CTR_SLICE } from "../crypto/aes-ctr.js";
-import { sha256, toHex } from "../crypto/hash.js";
+import { sha256Hex } from "../crypto/hash.js";
 import { type MasterKey, open, openEach, SEAL_OVERHEAD } from "../crypto/master-key.js";
 import { fromSystemError, isResticTsError, ResticTsError } from "../errors.js";
 import { largeArrayBuffer } from "../huge-pages.js";
@@ -275,7 +275,7 @@ export async function openBlob(
   if (entry.uncompressedLength !== undefined) {
     plain = await decompressBlob(packId, entry, plain, entry.uncompressedLength);
   }
-  const got = toHex(sha256(plain));
+  const got = sha256Hex(plain);
   if (got !== entry.id) throw wrongHash(packId, entry, got);
   return plain;
 }
@@ -315,7 +315,7 @@ export async function verifyBlob(
     if (rawOnly) got = raw.digest();
     if (got === undefined) {
       const frame = decryptBlob(packId, entry, sealed, () => open(key, sealed));
-      got = toHex(sha256(await decompressBlob(packId, entry, frame, size)));
+      got = sha256Hex(await decompressBlob(packId, entry, frame, size));
     }
   }
   if (got !== entry.id) throw wrongHash(packId, entry, got);

@@ -11,7 +11,7 @@
 // to temp files: no pack is ever whole in memory. Elsewhere packs are built in memory.
 
 import { LocalBackend, type LocalTempFile } from "../backends/local.js";
-import { sha256, toHex } from "../crypto/hash.js";
+import { sha256Hex } from "../crypto/hash.js";
 import { type MasterKey, SEAL_OVERHEAD, sealInto } from "../crypto/master-key.js";
 import { offThreadSha256 } from "../crypto/sha256-offthread.js";
 import { type CompressionMode, compress } from "./compression.js";
@@ -339,7 +339,7 @@ export class MainPacker {
       this.builder = undefined;
       const blobs = packedBlobs(b);
       const bytes = b.finalize();
-      upload = this.uploader.upload(this.type, toHex(sha256(bytes)), bytes, blobs);
+      upload = this.uploader.upload(this.type, sha256Hex(bytes), bytes, blobs);
     }
     // Awaited by flush (or below); until then a failed upload must not be an unhandled
     // rejection, which would end the process.

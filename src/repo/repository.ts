@@ -6,7 +6,7 @@
 import os from "node:os";
 import type { Backend, FileType } from "../backends/backend.js";
 import { randomPolynomial } from "../chunker/polynomial.js";
-import { sha256, toHex } from "../crypto/hash.js";
+import { sha256Hex, toHex } from "../crypto/hash.js";
 import type { KdfParams } from "../crypto/kdf.js";
 import { type MasterKey, newMasterKey, open as openSealed, seal } from "../crypto/master-key.js";
 import { randomBytes } from "../crypto/random.js";
@@ -189,7 +189,7 @@ export class Repository {
     id: string,
   ): Promise<Uint8Array> {
     const stored = await this.backend.load({ type, name: id });
-    if (toHex(sha256(stored)) !== id) {
+    if (sha256Hex(stored) !== id) {
       throw new ResticTsError(
         "CORRUPT",
         `${type} file ${id}: content does not match its name (SHA-256)`,
@@ -224,7 +224,7 @@ export class Repository {
     plaintext: Uint8Array,
   ): Promise<string> {
     const stored = seal(this.masterKey, await encodeUnpacked(plaintext, this.version));
-    const id = toHex(sha256(stored));
+    const id = sha256Hex(stored);
     await this.backend.save({ type, name: id }, stored);
     return id;
   }
@@ -319,7 +319,7 @@ async function saveKeyFile(
     hostname: opts.hostname ?? os.hostname(),
   });
   const bytes = serializeKeyFile(kf);
-  const id = toHex(sha256(bytes));
+  const id = sha256Hex(bytes);
   await backend.save({ type: "key", name: id }, bytes);
   return id;
 }

@@ -22,7 +22,7 @@
 
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { sha256, toHex } from "../crypto/hash.js";
+import { sha256Hex } from "../crypto/hash.js";
 import { isResticTsError, ResticTsError } from "../errors.js";
 import type { SelectFilter } from "./filter.js";
 import { goQuote, goStringToBytes } from "./gostring.js";
@@ -582,7 +582,7 @@ async function verifyFiles(
           const n = await new Promise<number>((resolve, reject) =>
             fs.read(fd, view, 0, length, offset, (err, got) => (err ? reject(err) : resolve(got))),
           );
-          if (n !== length || toHex(sha256(view)) !== id) {
+          if (n !== length || sha256Hex(view) !== id) {
             throw new ResticTsError(
               "CORRUPT",
               `Unexpected content in ${location}, starting at offset ${offset}`,

@@ -93,10 +93,32 @@ export function checkTree(tree: Tree): void {
   }
 }
 
-/** The text of a tree blob: nodes sorted by name bytes; INVALID_ARGUMENT on a repeated name. */
-export function serialiseTreeText(nodes: readonly Node[]): string {
-  let sorted: readonly Node[];
-  let same: (a: Node, b: Node) => boolean;
+/** A node already written as restic's JSON (by a blob worker): its name and its text. */
+export interface EncodedNode {
+  readonly name: string;
+  readonly json: string;
+}
+
+/** What a tree blob is written from: nodes, or nodes already written. */
+export type TreeEntry = Node | EncodedNode;
+
+export function isEncodedNode(n: TreeEntry): n is EncodedNode {
+  return "json" in n;
+}
+
+/** The JSON restic writes for `n`. */
+export function entryJson(n: TreeEntry): string {
+  return isEncodedNode(n) ? n.json : serialiseNode(n);
+}
+
+/**
+ * The text of a tree blob: nodes sorted by name bytes; INVALID_ARGUMENT on a repeated name.
+ * `raw` is true when the text has code units that are raw bytes, not UTF-16 (a Go string may
+ * carry non-UTF-8 bytes only inside generic attributes' raw JSON; see serialiseTree).
+ */
+function treeText(nodes: readonly TreeEntry[]): { text: string; raw: boolean } {
+  let sorted: readonly TreeEntry[];
+  let same: (a: TreeEntry, b: TreeEntry) => boolean;
   if (nodes.some((n) => SURROGATE.test(n.name))) {
     // UTF-16 order differs from UTF-8 byte order around surrogates: compare bytes
     const keyed = nodes.map((n) => ({ n, b: goStringToBytes(n.name) }));
@@ -113,27 +135,39 @@ export function serialiseTreeText(nodes: readonly Node[]): string {
     same = (a, b) => a.name === b.name;
   }
   const parts: string[] = new Array(sorted.length);
+  let raw = false;
   for (let i = 0; i < sorted.length; i++) {
-    if (i > 0 && same(sorted[i - 1], sorted[i])) {
+    const n = sorted[i];
+    if (i > 0 && same(sorted[i - 1], n)) {
       throw new ResticTsError(
         "INVALID_ARGUMENT",
-        `tree: node name ${goQuote(sorted[i].name)} appears twice`,
+        `tree: node name ${goQuote(n.name)} appears twice`,
         {
-          name: sorted[i].name,
+          name: n.name,
         },
       );
     }
-    parts[i] = serialiseNode(sorted[i]);
+    parts[i] = entryJson(n);
+    if (!isEncodedNode(n) && n.genericAttributes !== undefined && SURROGATE.test(parts[i]))
+      raw = true;
   }
-  return `{"nodes":[${parts.join(",")}]}\n`;
+  // the frame inside the join: one flat string, no copy of the whole text to add it
+  if (parts.length === 0) return { text: `{"nodes":[]}\n`, raw };
+  parts[0] = `{"nodes":[${parts[0]}`;
+  parts[parts.length - 1] += "]}\n";
+  return { text: parts.join(","), raw };
+}
+
+/** The text of a tree blob: nodes sorted by name bytes; INVALID_ARGUMENT on a repeated name. */
+export function serialiseTreeText(nodes: readonly TreeEntry[]): string {
+  return treeText(nodes).text;
 }
 
 /** A tree blob's plaintext bytes, byte-identical to what restic 0.14 writes for these nodes. */
-export function serialiseTree(tree: Tree | readonly Node[]): Uint8Array {
-  const nodes = Array.isArray(tree) ? (tree as readonly Node[]) : (tree as Tree).nodes;
-  const text = serialiseTreeText(nodes);
-  // a Go string may carry raw non-UTF-8 bytes only inside generic attributes' raw JSON
-  return /[\ud800-\udfff]/.test(text) ? goStringToBytes(text) : encoder.encode(text);
+export function serialiseTree(tree: Tree | readonly TreeEntry[]): Uint8Array {
+  const nodes = Array.isArray(tree) ? (tree as readonly TreeEntry[]) : (tree as Tree).nodes;
+  const { text, raw } = treeText(nodes);
+  return raw ? goStringToBytes(text) : encoder.encode(text);
 }
 
 /** The node called `name`, if any. */

@@ -7,13 +7,13 @@
 // Memory stays bounded: the walk waits while too many file jobs are queued.
 
 import { isUtf8 } from "node:buffer";
-import type { BigIntStats } from "node:fs";
+import type { BigIntStats, Dirent } from "node:fs";
 import { lstatSync, readdirSync, statSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import type { LocalTempFile } from "../../backends/local.js";
 import { chunkBoundaries, chunkStream } from "../../chunker/index.js";
-import { sha256, toHex } from "../../crypto/hash.js";
+import { sha256Hex } from "../../crypto/hash.js";
 import { encodeMasterKey } from "../../crypto/master-key.js";
 import { ResticTsError } from "../../errors.js";
 import { type CompressionMode, zstdLevel } from "../compression.js";
@@ -29,7 +29,7 @@ import { BlobClaims, MainPacker, PackUploader, streamsPacksToFiles } from "../pa
 import type { Repository } from "../repository.js";
 import { type Snapshot, serialiseSnapshot } from "../snapshot.js";
 import { findSnapshot, listSnapshots } from "../snapshots.js";
-import { findNode, serialiseTree, type Tree } from "../tree.js";
+import { entryJson, findNode, serialiseTree, type Tree, type TreeEntry } from "../tree.js";
 import { BlobPool, prestartBlobWorkers } from "../workers/pool.js";
 import type { EngineConfig, FileResult, FileTask } from "../workers/protocol.js";
 import { NameCache, nodeFromStat, nodeTime, type StatLike } from "./fsnode.js";
@@ -109,13 +109,15 @@ export interface BackupResult {
 const SMALL_FILE = 1024 * 1024;
 const BATCH_BYTES = 1024 * 1024;
 const BATCH_FILES = 128;
+/** What a file of unknown size counts for in a batch (BATCH_FILES of them fill it). */
+const UNSIZED_WEIGHT = BATCH_BYTES / BATCH_FILES;
 /** The walk yields to the event loop after this long (ms), so claims are answered promptly. */
 const YIELD_MS = 1;
 
 type FsPath = string | Buffer;
 
 interface Pending {
-  readonly node: Promise<Node | undefined>;
+  readonly node: Promise<TreeEntry | undefined>;
 }
 
 const DONE: Pending = { node: Promise.resolve(undefined) };
@@ -125,7 +127,7 @@ const DONE: Pending = { node: Promise.resolve(undefined) };
  * early failure gets a no-op handler meanwhile: else it is an unhandled rejection, which ends
  * the process (the parent's await still sees the failure).
  */
-function pending(node: Promise<Node | undefined>): Pending {
+function pending(node: Promise<TreeEntry | undefined>): Pending {
   node.catch(() => {});
   return { node };
 }
@@ -253,15 +255,19 @@ class Archiver {
     this.runJob(items, bytes);
   }
 
-  private readFile(p: FsPath, size: number): Promise<FileResult> {
+  /** Read a file of `size` bytes; undefined: not known, the worker hands back a large one. */
+  private readFile(p: FsPath, name: string, size: number | undefined): Promise<FileResult> {
     return new Promise((resolve, reject) => {
-      const item = { task: { ref: this.nextRef++, path: p }, resolve, reject };
-      if (size > SMALL_FILE) {
+      const ref = this.nextRef++;
+      const task: FileTask =
+        size === undefined ? { ref, path: p, name, unsized: true } : { ref, path: p, name };
+      const item = { task, resolve, reject };
+      if (size !== undefined && size > SMALL_FILE) {
         this.runJob([item], size);
         return;
       }
       this.batch.push(item);
-      this.batchBytes += size;
+      this.batchBytes += size ?? UNSIZED_WEIGHT;
       if (this.batchBytes >= BATCH_BYTES || this.batch.length >= BATCH_FILES) this.dispatchBatch();
     });
   }
@@ -284,7 +290,7 @@ class Archiver {
   private stats(
     kind: "file" | "dir",
     previous: Node | undefined,
-    current: Node,
+    current: TreeEntry,
     item: string,
     size: number,
     t0: number,
@@ -292,7 +298,7 @@ class Archiver {
     const action =
       previous === undefined
         ? "new"
-        : previous === current || serialiseNode(previous) === serialiseNode(current)
+        : previous === current || serialiseNode(previous) === entryJson(current)
           ? "unchanged"
           : "modified";
     const s = this.summary;
@@ -337,9 +343,17 @@ class Archiver {
     abs: string,
     name: string,
     previous: Node | undefined,
+    regular = false,
   ): Promise<Pending> {
     this.check();
     if (!this.select.byName(abs)) return DONE;
+    const t0 = Date.now();
+    if (regular && (this.opts.force || previous === undefined) && !this.select.usesStat) {
+      // A regular file (by its directory's listing) to read anew: the blob worker's fstat
+      // gives its node and size, as restic's file saver builds the node from its fstat; the
+      // walk spares the lstat (and the worker hands back a large file, to be sent sized).
+      return this.startFile(snPath, p, abs, name, previous, undefined, t0);
+    }
     let st: BigIntStats;
     try {
       st = lstatSync(p, { bigint: true });
@@ -348,7 +362,6 @@ class Archiver {
       return DONE;
     }
     if (!this.select.byStat(abs, st)) return DONE;
-    const t0 = Date.now();
     if (st.isFile()) {
       if (!this.opts.force && previous !== undefined && !this.fileChanged(st, previous)) {
         if (this.allBlobsPresent(previous)) {
@@ -380,10 +393,7 @@ class Archiver {
           new Error(`parts of ${abs} not found in the repository index; storing the file again`),
         );
       }
-      await this.capacity();
-      this.emit({ type: "start-file", item: snPath });
-      const result = this.readFile(p, Number(st.size));
-      return pending(this.finishFile(snPath, p, abs, name, previous, result, t0));
+      return this.startFile(snPath, p, abs, name, previous, Number(st.size), t0);
     }
     if (st.isDirectory()) return this.startDir(snPath, p, abs, name, st, previous);
     if (st.isSocket()) return DONE;
@@ -396,6 +406,22 @@ class Archiver {
     }
   }
 
+  /** Hand a file of `size` bytes (undefined: not known yet) to the blob workers. */
+  private async startFile(
+    snPath: string,
+    p: FsPath,
+    abs: string,
+    name: string,
+    previous: Node | undefined,
+    size: number | undefined,
+    t0: number,
+  ): Promise<Pending> {
+    await this.capacity();
+    this.emit({ type: "start-file", item: snPath });
+    const result = this.readFile(p, name, size);
+    return pending(this.finishFile(snPath, p, abs, name, previous, result, t0));
+  }
+
   private async finishFile(
     snPath: string,
     p: FsPath,
@@ -404,11 +430,21 @@ class Archiver {
     previous: Node | undefined,
     pending: Promise<FileResult>,
     t0: number,
-  ): Promise<Node | undefined> {
-    const r = await pending;
-    if (r.error !== undefined || r.stat === undefined) {
+  ): Promise<TreeEntry | undefined> {
+    let r = await pending;
+    if (r.unread !== undefined) r = await this.readFile(p, name, r.unread);
+    if (r.error !== undefined || (r.stat === undefined && r.node === undefined)) {
       this.error(abs, new Error(r.error?.message ?? "read failed"));
       return undefined;
+    }
+    const s = this.summary;
+    s.dataBlobs += r.newBlobs;
+    s.dataAdded += r.newBytes;
+    s.totalBytesProcessed += r.size;
+    if (r.node !== undefined) {
+      const entry = { name, json: r.node };
+      this.stats("file", previous, entry, snPath, r.size, t0);
+      return entry;
     }
     const node = nodeFromStat(name, r.stat as StatLike, p, {
       withAtime: this.opts.withAtime,
@@ -418,10 +454,6 @@ class Archiver {
     node.content = r.content;
     if (r.xattrs === undefined) await this.withXattrs(node, p);
     else if (r.xattrs !== null) node.extendedAttributes = r.xattrs;
-    const s = this.summary;
-    s.dataBlobs += r.newBlobs;
-    s.dataAdded += r.newBytes;
-    s.totalBytesProcessed += r.size;
     this.stats("file", previous, node, snPath, r.size, t0);
     return node;
   }
@@ -446,27 +478,28 @@ class Archiver {
   ): Promise<Pending> {
     const t0 = Date.now();
     let node: Node;
-    let entries: Buffer[];
+    let entries: Dirent<Buffer>[];
     try {
       node = nodeFromStat(name, st, p, { withAtime: this.opts.withAtime, names: this.names });
-      entries = readdirSync(p, { encoding: "buffer" });
+      entries = readdirSync(p, { encoding: "buffer", withFileTypes: true });
     } catch (err) {
       this.error(abs, err);
       return DONE;
     }
-    entries.sort(Buffer.compare);
+    entries.sort((a, b) => Buffer.compare(a.name, b.name));
     const attrs = this.withXattrs(node, p);
     const prevTree = await this.loadPrevious(previous, abs);
-    const children: Promise<Node | undefined>[] = [];
+    const children: Promise<TreeEntry | undefined>[] = [];
     for (const entry of entries) {
-      const childName = bytesToGoString(entry);
+      const childName = bytesToGoString(entry.name);
       const prev = prevTree === undefined ? undefined : findNode(prevTree, childName);
       const h = await this.start(
         joinGo(snPath, childName),
-        childPath(p, entry),
+        childPath(p, entry.name),
         joinGo(abs, childName),
         childName,
         prev,
+        entry.isFile(),
       );
       children.push(h.node);
       await this.yieldToEvents();
@@ -474,7 +507,7 @@ class Archiver {
     this.dispatchBatch();
     return pending(
       (async () => {
-        const nodes = (await Promise.all(children)).filter((n): n is Node => n !== undefined);
+        const nodes = (await Promise.all(children)).filter((n): n is TreeEntry => n !== undefined);
         await attrs;
         node.subtree = await this.saveTree(nodes);
         this.stats("dir", previous, node, `${snPath}/`, 0, t0);
@@ -484,9 +517,9 @@ class Archiver {
   }
 
   /** Serialise, claim and store a tree blob; returns its ID. */
-  async saveTree(nodes: Node[]): Promise<Id> {
+  async saveTree(nodes: TreeEntry[]): Promise<Id> {
     const bytes = serialiseTree(nodes);
-    const id = toHex(sha256(bytes));
+    const id = sha256Hex(bytes);
     if (this.claims.claim("tree", id)) {
       this.summary.treeBlobs++;
       this.summary.dataAdded += bytes.length;
@@ -505,7 +538,7 @@ class Archiver {
   }
 
   async saveChunk(chunk: Uint8Array): Promise<Id> {
-    const id = toHex(sha256(chunk));
+    const id = sha256Hex(chunk);
     if (this.claims.claim("data", id)) {
       this.summary.dataBlobs++;
       this.summary.dataAdded += chunk.length;
@@ -558,7 +591,7 @@ class Archiver {
         pending(
           (async () => {
             const nodes = (await Promise.all(children.map((c) => c.node))).filter(
-              (n): n is Node => n !== undefined,
+              (n): n is TreeEntry => n !== undefined,
             );
             const st = statSync(fsPath(fip), { bigint: true });
             if (!st.isDirectory())
@@ -713,6 +746,9 @@ export async function backup(
     splitSize: opts.splitSize,
     // the workers read a file's attributes with its contents, as restic's file savers do
     xattrs: (opts.xattrs ?? "auto") === "auto",
+    // and write its node, which the walk only places in its tree
+    fileNodes: { withAtime: opts.withAtime === true, xattrsOff: opts.xattrs === "off" },
+    unsizedMax: SMALL_FILE,
   };
 
   const lock: Lock | undefined =
@@ -835,10 +871,10 @@ export async function backup(
     }
     arch.dispatchBatch();
     const rootNodes = (await Promise.all(top.map((t) => t.node))).filter(
-      (n): n is Node => n !== undefined,
+      (n): n is TreeEntry => n !== undefined,
     );
     if (rootNodes.length === 0) throw new ResticTsError("INVALID_ARGUMENT", "snapshot is empty");
-    const byName = new Map<string, Node>();
+    const byName = new Map<string, TreeEntry>();
     for (const n of rootNodes) byName.set(n.name, n); // an extra file replaces a target's item
     const rootId = await arch.saveTree([...byName.values()]);
     trace("walk done", startMs);

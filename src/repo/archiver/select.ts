@@ -31,6 +31,8 @@ export interface SelectOptions {
 export interface Selector {
   byName(absPath: string): boolean;
   byStat(absPath: string, st: BigIntStats): boolean;
+  /** Whether any rule looks at the status (else byStat keeps everything). */
+  readonly usesStat: boolean;
 }
 
 /** Build the selection rules; `targets` are the absolute target paths (for -x). */
@@ -94,5 +96,6 @@ export function makeSelector(
   return {
     byName: (p) => !byName.some((f) => f(p)),
     byStat: (p, st) => !byStat.some((f) => f(p, st)),
+    usesStat: byStat.length > 0,
   };
 }

@@ -15,7 +15,7 @@
 
 import * as fs from "node:fs";
 import { LocalBackend } from "../../backends/local.js";
-import { sha256, toHex } from "../../crypto/hash.js";
+import { sha256Hex } from "../../crypto/hash.js";
 import { openInPlace } from "../../crypto/master-key.js";
 import { offThreadSha256 } from "../../crypto/sha256-offthread.js";
 import { ResticTsError } from "../../errors.js";
@@ -719,7 +719,7 @@ export async function restoreFileContents(
       });
     }
   };
-  const verifyId = (b: BlobWork, plain: Uint8Array) => checkId(b, toHex(sha256(plain)));
+  const verifyId = (b: BlobWork, plain: Uint8Array) => checkId(b, sha256Hex(plain));
 
   /** verifyId with the SHA-256 on libuv's thread pool (where OpenSSL can be reached). */
   const verifyIdOffThread = async (b: BlobWork, plain: Uint8Array) => {

@@ -7,10 +7,13 @@
 // may come as one segment of several, each on its own worker (split.ts). For a local
 // repository (cfg.packFiles) a pack is not held whole: sealed blobs gather in a stage buffer
 // that is written to the pack's temp file whenever it fills, as restic writes its packs.
+// With cfg.fileNodes a whole file's tree node is written here too (the JSON restic stores,
+// from the descriptor's fstat): the walking main thread then only places the text.
 
 import { createHash, type Hash } from "node:crypto";
 import { closeSync, constants, fstatSync, openSync, readSync, writeSync } from "node:fs";
 import { Chunker } from "../../chunker/index.js";
+import { sha256Hex } from "../../crypto/hash.js";
 import {
   decodeMasterKey,
   type MasterKey,
@@ -18,10 +21,11 @@ import {
   sealInto,
 } from "../../crypto/master-key.js";
 import { largeArrayBuffer } from "../../huge-pages.js";
+import { NameCache, nodeFromStat } from "../archiver/fsnode.js";
 import { FfiXattrs } from "../archiver/xattr-ffi.js";
 import { RawZstd } from "../compression.js";
 import type { Id } from "../id.js";
-import type { ExtendedAttribute } from "../node.js";
+import { type ExtendedAttribute, serialiseNode } from "../node.js";
 import { buildPackHeader, COMPRESSED_ENTRY_SIZE, HEADER_LENGTH_SIZE } from "../pack.js";
 import type {
   EngineConfig,
@@ -53,16 +57,49 @@ export function packCapacity(cfg: Pick<EngineConfig, "packSize" | "maxSize">): n
  */
 const STAGE_GATHER = 1024 * 1024;
 
+/** Input buffer fill beyond which the next files wait for the claims before them (readFiles). */
+const REUSE_FROM = 2 * 1024 * 1024;
+
 /** What the engine needs from its surroundings; every call is synchronous. */
 export interface EngineHost {
-  /** For each ID: 1 = store it (it is new and now claimed by this engine), 0 = known. */
-  claim(ids: Id[], bytesRead: number): Uint8Array;
+  /** Ask which of `ids` to store; `claimed` gives the answers, claims in the order asked. */
+  claim(ids: Id[], bytesRead: number): void;
+  /**
+   * The answer to the oldest claim not answered yet (may block until it comes): for each ID
+   * 1 = store it (it is new and now claimed by this engine), 0 = known.
+   */
+  claimed(): Uint8Array;
   /** An empty pack buffer of at least packCapacity bytes (may block until one is free). */
   takeBuffer(): ArrayBuffer;
   /** A new temp file for a pack (cfg.packFiles): its path and an open descriptor to write. */
   takeFile(): { path: string; fd: number };
   /** A finished pack; the buffer now belongs to the host. */
   packFinished(pack: FinishedPack): void;
+}
+
+/** `claim` and `claimed` for a host that answers each claim at once (inline, tests). */
+export function immediateClaims(
+  answer: (ids: Id[], bytesRead: number) => Uint8Array,
+): Pick<EngineHost, "claim" | "claimed"> {
+  const answers: Uint8Array[] = [];
+  return {
+    claim: (ids, bytesRead) => {
+      answers.push(answer(ids, bytesRead));
+    },
+    claimed: () => {
+      const a = answers.shift();
+      if (a === undefined) throw new Error("blob engine: no claim to answer");
+      return a;
+    },
+  };
+}
+
+/** Files read by `readFiles`, finished (results) by `finishFiles`. */
+export interface ReadFiles {
+  readonly files: readonly FileTask[];
+  readonly states: readonly FileState[];
+  /** How many claims must be answered before these files are complete. */
+  readonly claims: number;
 }
 
 interface Pending {
@@ -86,13 +123,16 @@ interface FileState {
   /** Segment tasks: 1 per chunk this engine stored as a new blob. */
   fresh?: number[];
   segment?: SegmentResult;
+  /** An unsized task's size, when it was too large to read (FileTask.unsized). */
+  unread?: number;
 }
 
-function statOf(fd: number): { stat: OpenedStat; regular: boolean } {
+function statOf(fd: number): { stat: OpenedStat; regular: boolean; size: number } {
   const s = fstatSync(fd, { bigint: true });
   const mode = Number(s.mode);
   return {
     regular: (mode & S_IFMT) === S_IFREG,
+    size: Number(s.size),
     stat: {
       mode,
       uid: Number(s.uid),
@@ -113,6 +153,8 @@ export class BlobEngine {
   private readonly cap: number;
   /** Reads whole files' extended attributes (cfg.xattrs, where koffi loads). */
   private readonly xattrs: FfiXattrs | undefined;
+  /** User and group names for the nodes this engine writes (cfg.fileNodes). */
+  private names: NameCache | undefined;
   /** The open pack's buffer: the whole pack, or (packFile) the stage of its unwritten tail. */
   private pack: Uint8Array | undefined;
   /** Bytes of the open pack so far. */
@@ -124,6 +166,11 @@ export class BlobEngine {
   private entries: { type: "data"; id: Id; length: number; uncompressedLength?: number }[] = [];
   private packed: PackedBlob[] = [];
   private pending: Pending[] = [];
+  /** Chunks of the claims asked and not answered yet, oldest first. */
+  private asked: Pending[][] = [];
+  /** Claims asked, and answered, since the engine started. */
+  private claimsAsked = 0;
+  private claimsAnswered = 0;
   private bytesRead = 0;
   /** Bytes of the input buffer in use (the chunks of files not stored yet, and the open one). */
   private fill = 0;
@@ -146,8 +193,19 @@ export class BlobEngine {
 
   /** Read, chunk and store `files` (in order); one result per file. */
   processFiles(files: readonly FileTask[]): FileResult[] {
+    return this.finishFiles(this.readFiles(files));
+  }
+
+  /**
+   * Read and chunk `files` and ask which chunks to store, without waiting for the answer:
+   * the next files can be read meanwhile (their chunks follow in the input buffer).
+   */
+  readFiles(files: readonly FileTask[]): ReadFiles {
     const states: FileState[] = [];
-    this.fill = 0;
+    // Files follow the unanswered ones in the input buffer, but only so far: the buffer's
+    // pages stay untouched (not resident) beyond what a batch of small files needs.
+    if (this.fill > REUSE_FROM) this.flushPending();
+    if (this.pending.length === 0 && this.asked.length === 0) this.fill = 0;
     for (const task of files) {
       const st: FileState = { ref: task.ref, content: [], size: 0, newBlobs: 0, newBytes: 0 };
       states.push(st);
@@ -158,11 +216,15 @@ export class BlobEngine {
             ? task.path
             : Buffer.from(task.path.buffer, task.path.byteOffset, task.path.byteLength);
         fd = openSync(p, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-        const { stat, regular } = statOf(fd);
+        const { stat, regular, size } = statOf(fd);
         if (!regular)
           throw Object.assign(new Error("file changed type, refusing to archive"), {
             code: "ETYPE",
           });
+        if (task.unsized === true && size > (this.cfg.unsizedMax ?? Number.POSITIVE_INFINITY)) {
+          st.unread = size;
+          continue;
+        }
         st.stat = stat;
         if (task.segment === undefined) {
           if (this.xattrs !== undefined) st.xattrs = this.xattrs.readFd(fd) ?? null;
@@ -178,21 +240,49 @@ export class BlobEngine {
         if (fd >= 0) closeSync(fd);
       }
     }
-    this.flushPending();
-    return states.map((s) =>
-      s.error !== undefined
-        ? { ref: s.ref, error: s.error, content: [], size: 0, newBlobs: 0, newBytes: 0 }
-        : {
-            ref: s.ref,
-            stat: s.stat,
-            content: s.content,
-            size: s.size,
-            newBlobs: s.newBlobs,
-            newBytes: s.newBytes,
-            ...(s.segment === undefined ? {} : { segment: s.segment }),
-            ...(s.xattrs === undefined ? {} : { xattrs: s.xattrs }),
-          },
-    );
+    this.askClaim();
+    return { files, states, claims: this.claimsAsked };
+  }
+
+  /** Store what `read` claimed (waiting for the answers) and return its results. */
+  finishFiles(read: ReadFiles): FileResult[] {
+    while (this.claimsAnswered < read.claims) this.storeClaimed();
+    return read.states.map((s, i) => this.result(s, read.files[i].name));
+  }
+
+  private result(s: FileState, name: string | undefined): FileResult {
+    if (s.error !== undefined) {
+      return { ref: s.ref, error: s.error, content: [], size: 0, newBlobs: 0, newBytes: 0 };
+    }
+    if (s.unread !== undefined) {
+      return { ref: s.ref, content: [], size: 0, newBlobs: 0, newBytes: 0, unread: s.unread };
+    }
+    const { ref, size, newBlobs, newBytes } = s;
+    const opts = this.cfg.fileNodes;
+    if (
+      opts !== undefined &&
+      name !== undefined &&
+      s.stat !== undefined &&
+      s.segment === undefined &&
+      (s.xattrs !== undefined || opts.xattrsOff)
+    ) {
+      this.names ??= new NameCache();
+      const node = nodeFromStat(name, s.stat, "", { withAtime: opts.withAtime, names: this.names });
+      node.size = size;
+      node.content = s.content;
+      if (s.xattrs != null && s.xattrs.length > 0) node.extendedAttributes = s.xattrs;
+      return { ref, content: [], size, newBlobs, newBytes, node: serialiseNode(node) };
+    }
+    return {
+      ref,
+      stat: s.stat,
+      content: s.content,
+      size,
+      newBlobs,
+      newBytes,
+      ...(s.segment === undefined ? {} : { segment: s.segment }),
+      ...(s.xattrs === undefined ? {} : { xattrs: s.xattrs }),
+    };
   }
 
   /** Make room at the end of the input buffer: store the chunks cut so far, keep the open one. */
@@ -309,30 +399,44 @@ export class BlobEngine {
   }
 
   private addChunk(file: FileState, input: Uint8Array, off: number, len: number): void {
-    const id = createHash("sha256")
-      .update(input.subarray(off, off + len))
-      .digest("hex");
+    const id = sha256Hex(input.subarray(off, off + len));
     this.pending.push({ file, id, off, len, index: file.content.length });
     file.content.push(id);
   }
 
-  /** Claim the pending chunks and store those that are new. */
-  private flushPending(): void {
+  /** Ask which of the pending chunks to store. */
+  private askClaim(): void {
     if (this.pending.length === 0) return;
-    const store = this.host.claim(
+    this.host.claim(
       this.pending.map((p) => p.id),
       this.bytesRead,
     );
     this.bytesRead = 0;
-    for (let i = 0; i < this.pending.length; i++) {
+    this.asked.push(this.pending);
+    this.claimsAsked++;
+    this.pending = [];
+  }
+
+  /** Take the answer to the oldest claim asked and store the chunks it gave this engine. */
+  private storeClaimed(): void {
+    const chunks = this.asked.shift();
+    if (chunks === undefined) return;
+    const store = this.host.claimed();
+    this.claimsAnswered++;
+    for (let i = 0; i < chunks.length; i++) {
       if (store[i] !== 1) continue;
-      const p = this.pending[i];
+      const p = chunks[i];
       this.storeBlob(p.id, p.off, p.len);
       p.file.newBlobs++;
       p.file.newBytes += p.len;
       if (p.file.fresh !== undefined) p.file.fresh[p.index] = 1;
     }
-    this.pending = [];
+  }
+
+  /** Claim the pending chunks and store those that are new, and those of earlier claims. */
+  private flushPending(): void {
+    this.askClaim();
+    while (this.asked.length > 0) this.storeClaimed();
   }
 
   private storeBlob(id: Id, off: number, len: number): void {

@@ -35,6 +35,14 @@ export interface EngineConfig {
    * where the worker can; the main thread reads those of the others.
    */
   readonly xattrs?: boolean;
+  /**
+   * Write each whole file's tree node here (FileResult.node) when its extended attributes are
+   * known here too (read through the descriptor, or not wanted: `xattrsOff`), so the main
+   * thread, which walks the tree, only places the text.
+   */
+  readonly fileNodes?: { readonly withAtime: boolean; readonly xattrsOff: boolean };
+  /** The largest `unsized` file read at once; larger ones come back `unread` (default: none). */
+  readonly unsizedMax?: number;
 }
 
 /** One file to read. */
@@ -43,6 +51,13 @@ export interface FileTask {
   readonly ref: number;
   /** A string, or the bytes of a path that is not UTF-8. */
   readonly path: string | Uint8Array;
+  /** The file's name in its tree (a Go string), for its node (EngineConfig.fileNodes). */
+  readonly name?: string;
+  /**
+   * The main thread has not stat'ed the file (its directory's listing says it is a regular
+   * file): one larger than EngineConfig.unsizedMax is not read but answered with `unread`.
+   */
+  readonly unsized?: boolean;
   /** Only this segment of a large file split over several workers (split.ts). */
   readonly segment?: SegmentTask;
 }
@@ -76,6 +91,13 @@ export interface FileResult {
   readonly segment?: SegmentResult;
   /** The file's extended attributes (null: none), when the worker read them (cfg.xattrs). */
   readonly xattrs?: ExtendedAttribute[] | null;
+  /**
+   * The file's tree node as restic writes it (node.ts serialiseNode), when the worker wrote it
+   * (EngineConfig.fileNodes); `stat`, `content` and `xattrs` are then left out.
+   */
+  readonly node?: string;
+  /** The size of an `unsized` file over EngineConfig.unsizedMax, which was not read. */
+  readonly unread?: number;
 }
 
 /** One blob of a finished pack, as it goes into the index. */

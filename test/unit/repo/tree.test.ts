@@ -30,6 +30,7 @@ import {
   parseTree,
   serialiseTree,
   subtreeIds,
+  type TreeEntry,
 } from "../../../src/repo/tree.js";
 import { goVectors } from "./go-vectors.js";
 
@@ -243,6 +244,23 @@ describe("tree properties", () => {
         );
       }),
       { numRuns: 300 },
+    );
+  });
+
+  it("writes nodes given as their JSON (a blob worker's) exactly as the nodes themselves", () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(nodeArb, fc.boolean()), { maxLength: 6 }), (pairs) => {
+        const nodes = uniqueByName(pairs.map(([n]) => n));
+        const mixed: TreeEntry[] = nodes.map((n, i) =>
+          pairs[i][1] ? { name: n.name, json: serialiseNode(n) } : n,
+        );
+        expect(Buffer.compare(serialiseTree(mixed), serialiseTree(nodes))).toBe(0);
+      }),
+      { numRuns: 300 },
+    );
+    const a = newNode("a", "file");
+    expect(() => serialiseTree([a, { name: "a", json: serialiseNode(a) }])).toThrow(
+      expect.objectContaining({ code: "INVALID_ARGUMENT" }),
     );
   });
 

@@ -1,0 +1,175 @@
+// The blob engine's side of the walk: file nodes written by the engine, files of unknown size,
+// and a job read while the claim of the one before is still unanswered.
+
+import { randomBytes } from "node:crypto";
+import { linkSync, mkdirSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { sha256Hex } from "../../../src/crypto/hash.js";
+import { encodeMasterKey, newMasterKey, openInPlace } from "../../../src/crypto/master-key.js";
+import { NameCache, nodeFromStat, type StatLike } from "../../../src/repo/archiver/fsnode.js";
+import { decompress } from "../../../src/repo/compression.js";
+import { serialiseNode } from "../../../src/repo/node.js";
+import {
+  BlobEngine,
+  type EngineHost,
+  immediateClaims,
+  packCapacity,
+} from "../../../src/repo/workers/engine.js";
+import type { EngineConfig, FileTask, FinishedPack } from "../../../src/repo/workers/protocol.js";
+import { tempDir } from "../../helpers/tmp.js";
+
+const POL = 0x3da3358b4dc173n;
+
+function config(extra: Partial<EngineConfig> = {}): EngineConfig {
+  return {
+    key: encodeMasterKey(newMasterKey()),
+    polynomial: POL,
+    repoVersion: 2,
+    zstdLevel: 1,
+    packSize: 256 * 1024,
+    minSize: 4096,
+    maxSize: 65536,
+    readSize: 16 * 1024,
+    ...extra,
+  };
+}
+
+/** Claims answered "new" for each ID seen the first time, in the order they are asked. */
+function firstSeen(): (ids: string[]) => Uint8Array {
+  const seen = new Set<string>();
+  return (ids) =>
+    Uint8Array.from(ids, (id) => {
+      if (seen.has(id)) return 0;
+      seen.add(id);
+      return 1;
+    });
+}
+
+function inMemory(c: EngineConfig): Omit<EngineHost, "claim" | "claimed"> {
+  return {
+    takeBuffer: () => new ArrayBuffer(packCapacity(c)),
+    takeFile: () => {
+      throw new Error("packs stay in memory here");
+    },
+    packFinished: () => {},
+  };
+}
+
+describe("blob engine", () => {
+  let tmp: Awaited<ReturnType<typeof tempDir>>;
+  const files: string[] = [];
+  let big = "";
+
+  beforeAll(async () => {
+    tmp = await tempDir("restic-ts-engine-");
+    const dir = path.join(tmp.dir, "src");
+    mkdirSync(dir);
+    const shared = randomBytes(20_000);
+    for (let i = 0; i < 12; i++) {
+      const f = path.join(dir, `f${i}`);
+      // every third file repeats one content: chunks claimed by an earlier job are known later
+      writeFileSync(f, i % 3 === 0 ? shared : randomBytes(1000 + i * 7000));
+      files.push(f);
+    }
+    linkSync(files[1], path.join(dir, "hardlink"));
+    big = path.join(dir, "big");
+    writeFileSync(big, randomBytes(300_000));
+  });
+  afterAll(() => tmp.cleanup());
+
+  it("writes a file's node as the main thread would from the same fstat", async () => {
+    const c = config({ fileNodes: { withAtime: false, xattrsOff: true } });
+    const plain = config({ key: c.key });
+    const a = await BlobEngine.create(c, { ...immediateClaims(firstSeen()), ...inMemory(c) });
+    const b = await BlobEngine.create(plain, { ...immediateClaims(firstSeen()), ...inMemory(c) });
+    const tasks: FileTask[] = files.map((f, i) => ({ ref: i + 1, path: f, name: `f ${i}\n` }));
+    const encoded = a.processFiles(tasks);
+    const raw = b.processFiles(tasks);
+    const names = new NameCache();
+    for (let i = 0; i < tasks.length; i++) {
+      const r = raw[i];
+      expect(r.stat, "the plain engine hands back the status").toBeDefined();
+      const node = nodeFromStat(`f ${i}\n`, r.stat as StatLike, files[i], { names });
+      node.size = r.size;
+      node.content = r.content;
+      expect(encoded[i].node).toBe(serialiseNode(node));
+      expect(encoded[i].stat).toBeUndefined();
+      expect(encoded[i]).toMatchObject({ size: r.size, newBlobs: r.newBlobs });
+    }
+  });
+
+  it("hands back an unsized file over the limit unread, and reads it when sized", async () => {
+    const c = config({ unsizedMax: 100_000 });
+    const e = await BlobEngine.create(c, { ...immediateClaims(firstSeen()), ...inMemory(c) });
+    const [small, large] = e.processFiles([
+      { ref: 1, path: files[2], unsized: true },
+      { ref: 2, path: big, unsized: true },
+    ]);
+    expect(small.unread).toBeUndefined();
+    expect(small.content.length).toBeGreaterThan(0);
+    expect(large).toMatchObject({ unread: 300_000, content: [], size: 0, newBlobs: 0 });
+    const [sized] = e.processFiles([{ ref: 2, path: big }]);
+    expect(sized.size).toBe(300_000);
+    expect(sized.newBlobs).toBe(sized.content.length);
+  });
+
+  it("reads the next job while the last one's claim is unanswered, with the same results", async () => {
+    const key = newMasterKey();
+    // both jobs fit in the input buffer
+    const c = config({ key: encodeMasterKey(key), maxSize: 1024 * 1024 });
+    const calls: string[] = [];
+    const packs: FinishedPack[] = [];
+    const answer = firstSeen();
+    const waiting: Uint8Array[] = [];
+    const e = await BlobEngine.create(c, {
+      claim: (ids) => {
+        calls.push("claim");
+        waiting.push(answer(ids)); // answered in the order asked, delivered later
+      },
+      claimed: () => {
+        calls.push("claimed");
+        const a = waiting.shift();
+        if (a === undefined) throw new Error("no claim asked");
+        return a;
+      },
+      ...inMemory(c),
+      packFinished: (p) => packs.push(p),
+    });
+    const jobs = [files.slice(0, 6), files.slice(6)].map((fs, j) =>
+      fs.map((f, i): FileTask => ({ ref: j * 100 + i, path: f })),
+    );
+    const first = e.readFiles(jobs[0]);
+    const second = e.readFiles(jobs[1]);
+    expect(calls).toEqual(["claim", "claim"]);
+    const results = [...e.finishFiles(first), ...e.finishFiles(second)];
+
+    expect(calls).toEqual(["claim", "claim", "claimed", "claimed"]);
+    // each blob stored is the chunk it is named after (the second job's reads left the
+    // first one's chunks alone in the input buffer)
+    e.flush();
+    const stored: string[] = [];
+    for (const p of packs) {
+      const bytes = new Uint8Array((p as { buffer: ArrayBuffer }).buffer, 0, p.length);
+      for (const b of p.blobs) {
+        let plain = openInPlace(key, bytes.slice(b.offset, b.offset + b.length));
+        if (b.uncompressedLength !== undefined)
+          plain = await decompress(plain, b.uncompressedLength);
+        expect(sha256Hex(plain)).toBe(b.id);
+        stored.push(b.id);
+      }
+    }
+    expect(stored.sort()).toEqual([...new Set(results.flatMap((r) => r.content))].sort());
+
+    const s = await BlobEngine.create(c, { ...immediateClaims(firstSeen()), ...inMemory(c) });
+    const sequential = [...s.processFiles(jobs[0]), ...s.processFiles(jobs[1])];
+    expect(results).toEqual(sequential);
+    // the repeated content was stored once, by the first job
+    expect(results.filter((r, i) => i % 3 === 0).map((r) => r.newBlobs)).toEqual([
+      results[0].content.length,
+      0,
+      0,
+      0,
+    ]);
+  });
+});
