@@ -165,7 +165,7 @@ describe("blob engine", () => {
     const sequential = [...s.processFiles(jobs[0]), ...s.processFiles(jobs[1])];
     expect(results).toEqual(sequential);
     // the repeated content was stored once, by the first job
-    expect(results.filter((r, i) => i % 3 === 0).map((r) => r.newBlobs)).toEqual([
+    expect(results.filter((_r, i) => i % 3 === 0).map((r) => r.newBlobs)).toEqual([
       results[0].content.length,
       0,
       0,
