@@ -57,49 +57,16 @@ export function packCapacity(cfg: Pick<EngineConfig, "packSize" | "maxSize">): n
  */
 const STAGE_GATHER = 1024 * 1024;
 
-/** Input buffer fill beyond which the next files wait for the claims before them (readFiles). */
-const REUSE_FROM = 2 * 1024 * 1024;
-
 /** What the engine needs from its surroundings; every call is synchronous. */
 export interface EngineHost {
-  /** Ask which of `ids` to store; `claimed` gives the answers, claims in the order asked. */
-  claim(ids: Id[], bytesRead: number): void;
-  /**
-   * The answer to the oldest claim not answered yet (may block until it comes): for each ID
-   * 1 = store it (it is new and now claimed by this engine), 0 = known.
-   */
-  claimed(): Uint8Array;
+  /** For each ID: 1 = store it (it is new and now claimed by this engine), 0 = known. */
+  claim(ids: Id[], bytesRead: number): Uint8Array;
   /** An empty pack buffer of at least packCapacity bytes (may block until one is free). */
   takeBuffer(): ArrayBuffer;
   /** A new temp file for a pack (cfg.packFiles): its path and an open descriptor to write. */
   takeFile(): { path: string; fd: number };
   /** A finished pack; the buffer now belongs to the host. */
   packFinished(pack: FinishedPack): void;
-}
-
-/** `claim` and `claimed` for a host that answers each claim at once (inline, tests). */
-export function immediateClaims(
-  answer: (ids: Id[], bytesRead: number) => Uint8Array,
-): Pick<EngineHost, "claim" | "claimed"> {
-  const answers: Uint8Array[] = [];
-  return {
-    claim: (ids, bytesRead) => {
-      answers.push(answer(ids, bytesRead));
-    },
-    claimed: () => {
-      const a = answers.shift();
-      if (a === undefined) throw new Error("blob engine: no claim to answer");
-      return a;
-    },
-  };
-}
-
-/** Files read by `readFiles`, finished (results) by `finishFiles`. */
-export interface ReadFiles {
-  readonly files: readonly FileTask[];
-  readonly states: readonly FileState[];
-  /** How many claims must be answered before these files are complete. */
-  readonly claims: number;
 }
 
 interface Pending {
@@ -166,11 +133,6 @@ export class BlobEngine {
   private entries: { type: "data"; id: Id; length: number; uncompressedLength?: number }[] = [];
   private packed: PackedBlob[] = [];
   private pending: Pending[] = [];
-  /** Chunks of the claims asked and not answered yet, oldest first. */
-  private asked: Pending[][] = [];
-  /** Claims asked, and answered, since the engine started. */
-  private claimsAsked = 0;
-  private claimsAnswered = 0;
   private bytesRead = 0;
   /** Bytes of the input buffer in use (the chunks of files not stored yet, and the open one). */
   private fill = 0;
@@ -193,19 +155,8 @@ export class BlobEngine {
 
   /** Read, chunk and store `files` (in order); one result per file. */
   processFiles(files: readonly FileTask[]): FileResult[] {
-    return this.finishFiles(this.readFiles(files));
-  }
-
-  /**
-   * Read and chunk `files` and ask which chunks to store, without waiting for the answer:
-   * the next files can be read meanwhile (their chunks follow in the input buffer).
-   */
-  readFiles(files: readonly FileTask[]): ReadFiles {
     const states: FileState[] = [];
-    // Files follow the unanswered ones in the input buffer, but only so far: the buffer's
-    // pages stay untouched (not resident) beyond what a batch of small files needs.
-    if (this.fill > REUSE_FROM) this.flushPending();
-    if (this.pending.length === 0 && this.asked.length === 0) this.fill = 0;
+    this.fill = 0;
     for (const task of files) {
       const st: FileState = { ref: task.ref, content: [], size: 0, newBlobs: 0, newBytes: 0 };
       states.push(st);
@@ -240,14 +191,8 @@ export class BlobEngine {
         if (fd >= 0) closeSync(fd);
       }
     }
-    this.askClaim();
-    return { files, states, claims: this.claimsAsked };
-  }
-
-  /** Store what `read` claimed (waiting for the answers) and return its results. */
-  finishFiles(read: ReadFiles): FileResult[] {
-    while (this.claimsAnswered < read.claims) this.storeClaimed();
-    return read.states.map((s, i) => this.result(s, read.files[i].name));
+    this.flushPending();
+    return states.map((s, i) => this.result(s, files[i].name));
   }
 
   private result(s: FileState, name: string | undefined): FileResult {
@@ -404,39 +349,23 @@ export class BlobEngine {
     file.content.push(id);
   }
 
-  /** Ask which of the pending chunks to store. */
-  private askClaim(): void {
+  /** Claim the pending chunks and store those that are new. */
+  private flushPending(): void {
     if (this.pending.length === 0) return;
-    this.host.claim(
+    const store = this.host.claim(
       this.pending.map((p) => p.id),
       this.bytesRead,
     );
     this.bytesRead = 0;
-    this.asked.push(this.pending);
-    this.claimsAsked++;
-    this.pending = [];
-  }
-
-  /** Take the answer to the oldest claim asked and store the chunks it gave this engine. */
-  private storeClaimed(): void {
-    const chunks = this.asked.shift();
-    if (chunks === undefined) return;
-    const store = this.host.claimed();
-    this.claimsAnswered++;
-    for (let i = 0; i < chunks.length; i++) {
+    for (let i = 0; i < this.pending.length; i++) {
       if (store[i] !== 1) continue;
-      const p = chunks[i];
+      const p = this.pending[i];
       this.storeBlob(p.id, p.off, p.len);
       p.file.newBlobs++;
       p.file.newBytes += p.len;
       if (p.file.fresh !== undefined) p.file.fresh[p.index] = 1;
     }
-  }
-
-  /** Claim the pending chunks and store those that are new, and those of earlier claims. */
-  private flushPending(): void {
-    this.askClaim();
-    while (this.asked.length > 0) this.storeClaimed();
+    this.pending = [];
   }
 
   private storeBlob(id: Id, off: number, len: number): void {

@@ -11,7 +11,7 @@ import { largeArrayBuffer } from "../../huge-pages.js";
 import { keepAfterWorkerStart } from "../../small-heaps.js";
 import type { Id } from "../id.js";
 import { workerScript } from "../worker-thread.js";
-import { BlobEngine, immediateClaims, packCapacity } from "./engine.js";
+import { BlobEngine, packCapacity } from "./engine.js";
 import type {
   EngineConfig,
   FileResult,
@@ -114,10 +114,10 @@ export class BlobPool {
       pool.inline = await BlobEngine.create(
         { ...cfg, packFiles: false },
         {
-          ...immediateClaims((ids, bytes) => {
+          claim: (ids, bytes) => {
             host.onBytes(bytes);
             return host.claim(ids);
-          }),
+          },
           takeBuffer: () => pool.free.pop() ?? largeArrayBuffer(pool.capacity),
           takeFile: () => {
             throw new ResticTsError("INTERNAL", "blob engine: no pack files inline");

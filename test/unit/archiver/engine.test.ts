@@ -1,22 +1,15 @@
-// The blob engine's side of the walk: file nodes written by the engine, files of unknown size,
-// and a job read while the claim of the one before is still unanswered.
+// The blob engine's side of the walk: file nodes written by the engine, and files of unknown
+// size.
 
 import { randomBytes } from "node:crypto";
 import { linkSync, mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { sha256Hex } from "../../../src/crypto/hash.js";
-import { encodeMasterKey, newMasterKey, openInPlace } from "../../../src/crypto/master-key.js";
+import { encodeMasterKey, newMasterKey } from "../../../src/crypto/master-key.js";
 import { NameCache, nodeFromStat, type StatLike } from "../../../src/repo/archiver/fsnode.js";
-import { decompress } from "../../../src/repo/compression.js";
 import { serialiseNode } from "../../../src/repo/node.js";
-import {
-  BlobEngine,
-  type EngineHost,
-  immediateClaims,
-  packCapacity,
-} from "../../../src/repo/workers/engine.js";
-import type { EngineConfig, FileTask, FinishedPack } from "../../../src/repo/workers/protocol.js";
+import { BlobEngine, type EngineHost, packCapacity } from "../../../src/repo/workers/engine.js";
+import type { EngineConfig, FileTask } from "../../../src/repo/workers/protocol.js";
 import { tempDir } from "../../helpers/tmp.js";
 
 const POL = 0x3da3358b4dc173n;
@@ -46,7 +39,7 @@ function firstSeen(): (ids: string[]) => Uint8Array {
     });
 }
 
-function inMemory(c: EngineConfig): Omit<EngineHost, "claim" | "claimed"> {
+function inMemory(c: EngineConfig): Omit<EngineHost, "claim"> {
   return {
     takeBuffer: () => new ArrayBuffer(packCapacity(c)),
     takeFile: () => {
@@ -81,8 +74,8 @@ describe("blob engine", () => {
   it("writes a file's node as the main thread would from the same fstat", async () => {
     const c = config({ fileNodes: { withAtime: false, xattrsOff: true } });
     const plain = config({ key: c.key });
-    const a = await BlobEngine.create(c, { ...immediateClaims(firstSeen()), ...inMemory(c) });
-    const b = await BlobEngine.create(plain, { ...immediateClaims(firstSeen()), ...inMemory(c) });
+    const a = await BlobEngine.create(c, { claim: firstSeen(), ...inMemory(c) });
+    const b = await BlobEngine.create(plain, { claim: firstSeen(), ...inMemory(c) });
     const tasks: FileTask[] = files.map((f, i) => ({ ref: i + 1, path: f, name: `f ${i}\n` }));
     const encoded = a.processFiles(tasks);
     const raw = b.processFiles(tasks);
@@ -101,7 +94,7 @@ describe("blob engine", () => {
 
   it("hands back an unsized file over the limit unread, and reads it when sized", async () => {
     const c = config({ unsizedMax: 100_000 });
-    const e = await BlobEngine.create(c, { ...immediateClaims(firstSeen()), ...inMemory(c) });
+    const e = await BlobEngine.create(c, { claim: firstSeen(), ...inMemory(c) });
     const [small, large] = e.processFiles([
       { ref: 1, path: files[2], unsized: true },
       { ref: 2, path: big, unsized: true },
@@ -112,64 +105,5 @@ describe("blob engine", () => {
     const [sized] = e.processFiles([{ ref: 2, path: big }]);
     expect(sized.size).toBe(300_000);
     expect(sized.newBlobs).toBe(sized.content.length);
-  });
-
-  it("reads the next job while the last one's claim is unanswered, with the same results", async () => {
-    const key = newMasterKey();
-    // both jobs fit in the input buffer
-    const c = config({ key: encodeMasterKey(key), maxSize: 1024 * 1024 });
-    const calls: string[] = [];
-    const packs: FinishedPack[] = [];
-    const answer = firstSeen();
-    const waiting: Uint8Array[] = [];
-    const e = await BlobEngine.create(c, {
-      claim: (ids) => {
-        calls.push("claim");
-        waiting.push(answer(ids)); // answered in the order asked, delivered later
-      },
-      claimed: () => {
-        calls.push("claimed");
-        const a = waiting.shift();
-        if (a === undefined) throw new Error("no claim asked");
-        return a;
-      },
-      ...inMemory(c),
-      packFinished: (p) => packs.push(p),
-    });
-    const jobs = [files.slice(0, 6), files.slice(6)].map((fs, j) =>
-      fs.map((f, i): FileTask => ({ ref: j * 100 + i, path: f })),
-    );
-    const first = e.readFiles(jobs[0]);
-    const second = e.readFiles(jobs[1]);
-    expect(calls).toEqual(["claim", "claim"]);
-    const results = [...e.finishFiles(first), ...e.finishFiles(second)];
-
-    expect(calls).toEqual(["claim", "claim", "claimed", "claimed"]);
-    // each blob stored is the chunk it is named after (the second job's reads left the
-    // first one's chunks alone in the input buffer)
-    e.flush();
-    const stored: string[] = [];
-    for (const p of packs) {
-      const bytes = new Uint8Array((p as { buffer: ArrayBuffer }).buffer, 0, p.length);
-      for (const b of p.blobs) {
-        let plain = openInPlace(key, bytes.slice(b.offset, b.offset + b.length));
-        if (b.uncompressedLength !== undefined)
-          plain = await decompress(plain, b.uncompressedLength);
-        expect(sha256Hex(plain)).toBe(b.id);
-        stored.push(b.id);
-      }
-    }
-    expect(stored.sort()).toEqual([...new Set(results.flatMap((r) => r.content))].sort());
-
-    const s = await BlobEngine.create(c, { ...immediateClaims(firstSeen()), ...inMemory(c) });
-    const sequential = [...s.processFiles(jobs[0]), ...s.processFiles(jobs[1])];
-    expect(results).toEqual(sequential);
-    // the repeated content was stored once, by the first job
-    expect(results.filter((_r, i) => i % 3 === 0).map((r) => r.newBlobs)).toEqual([
-      results[0].content.length,
-      0,
-      0,
-      0,
-    ]);
   });
 });

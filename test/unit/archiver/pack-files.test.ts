@@ -16,7 +16,7 @@ import {
 } from "../../../src/crypto/master-key.js";
 import { decompress } from "../../../src/repo/compression.js";
 import { parsePackHeader } from "../../../src/repo/pack.js";
-import { BlobEngine, immediateClaims, packCapacity } from "../../../src/repo/workers/engine.js";
+import { BlobEngine, packCapacity } from "../../../src/repo/workers/engine.js";
 import type { EngineConfig, FinishedPack } from "../../../src/repo/workers/protocol.js";
 import { tempDir } from "../../helpers/tmp.js";
 
@@ -63,7 +63,7 @@ describe("packs written to temp files as they grow", () => {
     const fds: number[] = [];
     let n = 0;
     const engine = await BlobEngine.create(c, {
-      ...immediateClaims((ids) => new Uint8Array(ids.length).fill(1)),
+      claim: (ids) => new Uint8Array(ids.length).fill(1),
       takeBuffer: () => new ArrayBuffer(packCapacity(c)),
       takeFile: () => {
         const file = path.join(tmp.dir, `pack-${packFiles}-${n++}`);

@@ -7,7 +7,7 @@ import { chunkBoundaries } from "../../../src/chunker/index.js";
 import { encodeMasterKey, newMasterKey } from "../../../src/crypto/master-key.js";
 import { backup } from "../../../src/repo/archiver.js";
 import { Repository } from "../../../src/repo/repository.js";
-import { BlobEngine, immediateClaims, packCapacity } from "../../../src/repo/workers/engine.js";
+import { BlobEngine, packCapacity } from "../../../src/repo/workers/engine.js";
 import type { EngineConfig, FileResult } from "../../../src/repo/workers/protocol.js";
 import { mergeSegments, planSegments, segmentTasks } from "../../../src/repo/workers/split.js";
 import { tempDir } from "../../helpers/tmp.js";
@@ -32,13 +32,12 @@ function cfg(): EngineConfig {
 async function engine(c: EngineConfig): Promise<{ e: BlobEngine; stored: Set<string> }> {
   const stored = new Set<string>();
   const e = await BlobEngine.create(c, {
-    ...immediateClaims((ids) =>
+    claim: (ids) =>
       Uint8Array.from(ids, (id) => {
         if (stored.has(id)) return 0;
         stored.add(id);
         return 1;
       }),
-    ),
     takeBuffer: () => new ArrayBuffer(packCapacity(c)),
     takeFile: () => {
       throw new Error("packs stay in memory here");

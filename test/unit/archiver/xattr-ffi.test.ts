@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encodeMasterKey, newMasterKey } from "../../../src/crypto/master-key.js";
 import { FfiXattrs } from "../../../src/repo/archiver/xattr-ffi.js";
 import type { ExtendedAttribute } from "../../../src/repo/node.js";
-import { BlobEngine, immediateClaims, packCapacity } from "../../../src/repo/workers/engine.js";
+import { BlobEngine, packCapacity } from "../../../src/repo/workers/engine.js";
 import type { EngineConfig } from "../../../src/repo/workers/protocol.js";
 import { tempDir } from "../../helpers/tmp.js";
 
@@ -72,7 +72,7 @@ describe("extended attributes through koffi", () => {
       xattrs: true,
     };
     const engine = await BlobEngine.create(cfg, {
-      ...immediateClaims((ids) => new Uint8Array(ids.length).fill(1)),
+      claim: (ids) => new Uint8Array(ids.length).fill(1),
       takeBuffer: () => new ArrayBuffer(packCapacity(cfg)),
       takeFile: () => {
         throw new Error("no pack files");
@@ -88,7 +88,7 @@ describe("extended attributes through koffi", () => {
     const off = await BlobEngine.create(
       { ...cfg, xattrs: false },
       {
-        ...immediateClaims((ids) => new Uint8Array(ids.length).fill(1)),
+        claim: (ids) => new Uint8Array(ids.length).fill(1),
         takeBuffer: () => new ArrayBuffer(packCapacity(cfg)),
         takeFile: () => {
           throw new Error("no pack files");
