@@ -273,14 +273,12 @@ class Archiver {
   }
 
   /**
-   * Let the event loop run if the walk has held it for a while: a directory's items are
+   * Let the event loop run (when the walk has held it for YIELD_MS): a directory's items are
    * started one after another through promises that are already settled, so without this
    * the workers' claims (their messages) would wait for the whole directory; the workers
    * block on those answers.
    */
   private async yieldToEvents(): Promise<void> {
-    const now = performance.now();
-    if (now - this.lastYield < YIELD_MS) return;
     await new Promise((resolve) => setImmediate(resolve));
     this.lastYield = performance.now();
   }
@@ -336,15 +334,18 @@ class Archiver {
     return node;
   }
 
-  /** Start saving one item; the returned node promise settles when it is stored. */
-  async start(
+  /**
+   * Start saving one item; the returned node promise settles when it is stored. Synchronous
+   * for most files (no promise to await per item); a directory's walk returns a promise.
+   */
+  start(
     snPath: string,
     p: FsPath,
     abs: string,
     name: string,
     previous: Node | undefined,
     regular = false,
-  ): Promise<Pending> {
+  ): Pending | Promise<Pending> {
     this.check();
     if (!this.select.byName(abs)) return DONE;
     const t0 = Date.now();
@@ -407,7 +408,7 @@ class Archiver {
   }
 
   /** Hand a file of `size` bytes (undefined: not known yet) to the blob workers. */
-  private async startFile(
+  private startFile(
     snPath: string,
     p: FsPath,
     abs: string,
@@ -415,8 +416,10 @@ class Archiver {
     previous: Node | undefined,
     size: number | undefined,
     t0: number,
-  ): Promise<Pending> {
-    await this.capacity();
+  ): Pending | Promise<Pending> {
+    if (this.jobs >= this.maxJobs) {
+      return this.capacity().then(() => this.startFile(snPath, p, abs, name, previous, size, t0));
+    }
     this.emit({ type: "start-file", item: snPath });
     const result = this.readFile(p, name, size);
     return pending(this.finishFile(snPath, p, abs, name, previous, result, t0));
@@ -493,7 +496,7 @@ class Archiver {
     for (const entry of entries) {
       const childName = bytesToGoString(entry.name);
       const prev = prevTree === undefined ? undefined : findNode(prevTree, childName);
-      const h = await this.start(
+      let h = this.start(
         joinGo(snPath, childName),
         childPath(p, entry.name),
         joinGo(abs, childName),
@@ -501,8 +504,9 @@ class Archiver {
         prev,
         entry.isFile(),
       );
+      if (h instanceof Promise) h = await h;
       children.push(h.node);
-      await this.yieldToEvents();
+      if (performance.now() - this.lastYield >= YIELD_MS) await this.yieldToEvents();
     }
     this.dispatchBatch();
     return pending(
