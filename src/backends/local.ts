@@ -10,7 +10,7 @@
 // then saved like any file: fsynced, renamed into place, the directory fsynced, made read-only.
 
 import { randomBytes } from "node:crypto";
-import { constants as fsConstants } from "node:fs";
+import { closeSync, constants as fsConstants, fstatSync, openSync, read, readSync } from "node:fs";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { fromSystemError, ResticTsError } from "../errors.js";
@@ -32,6 +32,22 @@ import {
   TYPE_DIRS,
   tempPrefix,
 } from "./layout.js";
+
+/** Loads up to this size are read with a blocking read(2) (from the page cache: microseconds). */
+const SYNC_READ_MAX = 1024 * 1024;
+
+/** pread(2) on the thread pool. */
+function readAsync(
+  fd: number,
+  buf: Uint8Array,
+  offset: number,
+  length: number,
+  position: number,
+): Promise<number> {
+  return new Promise((resolve, reject) => {
+    read(fd, buf, offset, length, position, (err, n) => (err ? reject(err) : resolve(n)));
+  });
+}
 
 /** How many `stat` calls `list` keeps in flight for one directory. */
 const STAT_CONCURRENCY = 32;
@@ -193,20 +209,27 @@ export class LocalBackend implements Backend {
     const file = this.pathOf(h);
     checkRange(range);
     const what = `load ${describeHandle(h)}`;
-    let fh: fs.FileHandle;
+    // open, fstat and close block: a few microseconds each from the page cache, against a
+    // thread-pool round trip each (~0.1 ms here) that made a 20 KB tree blob cost 0.4 ms
+    let fd: number;
     try {
-      fh = await fs.open(file, fsConstants.O_RDONLY);
+      fd = openSync(file, fsConstants.O_RDONLY);
     } catch (err) {
       throw fromSystemError(err, what);
     }
     try {
-      const st = await fh.stat();
+      const st = fstatSync(fd);
       if (!st.isFile()) throw notRegular(h);
       const { start, end } = resolveRange(h, st.size, range);
       const buf = new Uint8Array(end - start);
       let done = 0;
       while (done < buf.length) {
-        const { bytesRead } = await fh.read(buf, done, buf.length - done, start + done);
+        const n = buf.length - done;
+        // small reads block too; large ones go to the thread pool
+        const bytesRead =
+          buf.length <= SYNC_READ_MAX
+            ? readSync(fd, buf, done, n, start + done)
+            : await readAsync(fd, buf, done, n, start + done);
         if (bytesRead === 0) {
           // The file shrank after fstat.
           throw new ResticTsError("CORRUPT", `${describeHandle(h)}: short read`, {
@@ -223,7 +246,7 @@ export class LocalBackend implements Backend {
     } catch (err) {
       throw fromSystemError(err, what);
     } finally {
-      await fh.close().catch(() => {});
+      closeSync(fd);
     }
   }
 

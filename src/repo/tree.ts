@@ -68,6 +68,9 @@ export function parseTreeExact(text: string): Tree {
 
 /** Compare two Go strings by their bytes (Go's `<` on strings). */
 export function compareNames(a: string, b: string): number {
+  // Without surrogates (pairs, or the lone ones that stand for bytes that are not UTF-8)
+  // UTF-16 order is code point order, which is UTF-8's byte order: no encoding needed.
+  if (!SURROGATE.test(a) && !SURROGATE.test(b)) return a < b ? -1 : a > b ? 1 : 0;
   return Buffer.compare(goStringToBytes(a), goStringToBytes(b));
 }
 

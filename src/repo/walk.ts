@@ -203,7 +203,8 @@ export async function walkTree(
         });
       }
       if (node.type !== "dir") {
-        const r = await visit(p, node, treeId);
+        let r = visit(p, node, treeId);
+        if (r instanceof Promise) r = await r; // most visitors answer at once: no await per node
         if (r?.skip) return allIgnored;
         if (!r?.ignore) allIgnored = false;
         continue;
@@ -213,7 +214,8 @@ export async function walkTree(
         throw new ResticTsError("CORRUPT", `directory ${goQuote(p)} has no subtree`, { path: p });
       }
       if (ignoreTrees.has(sub)) continue;
-      const r = await visit(p, node, treeId);
+      let r = visit(p, node, treeId);
+      if (r instanceof Promise) r = await r;
       if (r?.skip) {
         if (r.ignore) ignoreTrees.add(sub);
         continue;

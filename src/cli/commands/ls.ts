@@ -64,9 +64,12 @@ export const lsCommand: Command = {
     const recursive = flags.recursive === true;
     // restic 0.14 takes the first argument through FindFilteredSnapshots: an unknown ID or a
     // "latest" no snapshot matches is a warning, not an error
+    // the index loads while the snapshots are read (restic: in turn)
+    const index = repo.loadIndex();
+    index.catch(() => {}); // reported below, if it is needed
     const found = await findFilteredSnapshots(ctx, repo, snapshotFilter(flags), args.slice(0, 1));
     if (found.length === 0) return 0;
-    const indexed = await repo.loadIndex();
+    const indexed = await index;
     for (const entry of found) {
       const sn = entry.snapshot;
       if (ctx.json) ctx.print(snapshotJson(entry, ',"struct_type":"snapshot"'));

@@ -247,6 +247,19 @@ describe("tree properties", () => {
     );
   });
 
+  it("orders names as Go compares strings: by their bytes", () => {
+    fc.assert(
+      fc.property(goName, goName, (a, b) => {
+        const bytes = Math.sign(Buffer.compare(goStringToBytes(a), goStringToBytes(b)));
+        expect(compareNames(a, b)).toBe(bytes);
+      }),
+      { numRuns: 2000 },
+    );
+    // U+FFFF sorts before a character outside the BMP in bytes, after its surrogates in UTF-16
+    expect(compareNames("\uffff", "\u{10000}")).toBe(-1);
+    expect(compareNames("a", "a")).toBe(0);
+  });
+
   it("writes nodes given as their JSON (a blob worker's) exactly as the nodes themselves", () => {
     fc.assert(
       fc.property(fc.array(fc.tuple(nodeArb, fc.boolean()), { maxLength: 6 }), (pairs) => {
