@@ -25,7 +25,9 @@ export function sha256Hex(data: Uint8Array): string {
 
 /** Lower-case hex of `b`, as restic writes IDs. */
 export function toHex(b: Uint8Array): string {
-  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("hex");
+  return (Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength)).toString(
+    "hex",
+  );
 }
 
 const HEX = /^(?:[0-9a-fA-F]{2})*$/;

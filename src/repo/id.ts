@@ -32,8 +32,12 @@ export function idFromBytes(bytes: Uint8Array, offset = 0): Id {
     throw new ResticTsError("INVALID_ARGUMENT", `an ID needs ${ID_SIZE} bytes`);
   }
   // one flat string from native code: 64 concatenations made a rope of 64 heap objects per ID,
-  // which for a pack header of 450,000 entries meant ~30 million objects and seconds of GC
-  return Buffer.from(bytes.buffer, bytes.byteOffset + offset, ID_SIZE).toString("hex");
+  // which for a pack header of 450,000 entries meant ~30 million objects and seconds of GC;
+  // a caller with many IDs in one Buffer spares a Buffer view per ID
+  const b = Buffer.isBuffer(bytes)
+    ? bytes
+    : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return b.toString("hex", offset, offset + ID_SIZE);
 }
 
 function nibble(c: number): number {

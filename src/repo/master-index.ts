@@ -10,7 +10,6 @@
 // probe run. Pack IDs sit once in a table of their own. No per-blob JS objects or strings.
 
 import { randomBytes } from "node:crypto";
-import { toHex } from "../crypto/hash.js";
 import { SEAL_OVERHEAD } from "../crypto/sizes.js";
 import { ResticTsError } from "../errors.js";
 import { type Id, isId } from "./id.js";
@@ -80,7 +79,7 @@ const idBytes = Buffer.alloc(32);
 /** The 64-character hex ID of the 8 big-endian words at src[at, at + 8). */
 export function wordsToHex(src: Uint32Array, at: number): string {
   for (let w = 0; w < 8; w++) idBytes.writeUInt32BE(src[at + w], w * 4);
-  return toHex(idBytes);
+  return idBytes.toString("hex");
 }
 
 function invalid(message: string): ResticTsError {

@@ -79,6 +79,7 @@ export function parsePackHeader(
 ): PackBlob[] {
   const blobs: PackBlob[] = [];
   const view = new DataView(plainHeader.buffer, plainHeader.byteOffset, plainHeader.byteLength);
+  const bytes = Buffer.from(plainHeader.buffer, plainHeader.byteOffset, plainHeader.byteLength);
   let pos = 0;
   let offset = 0;
   while (pos < plainHeader.length) {
@@ -111,7 +112,7 @@ export function parsePackHeader(
         });
       }
     }
-    const id = idFromBytes(plainHeader, pos + size - 32);
+    const id = idFromBytes(bytes, pos + size - 32);
     if (blobsEnd !== undefined && offset + length > blobsEnd) {
       throw corrupt(
         `blob ${blobs.length} (${offset}+${length}) extends past the blobs area (${blobsEnd} bytes)`,

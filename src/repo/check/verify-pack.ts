@@ -42,11 +42,29 @@ export function compareHeader(
   if (expectedHeader !== headerSize) {
     problems.push(`Pack header size does not match, want ${expectedHeader}, got ${headerSize}`);
   }
-  const key = (b: { type: string; id: string; offset: number }) => `${b.type}/${b.id}/${b.offset}`;
-  const byKey = new Map<string, IndexEntry>();
-  for (const b of indexBlobs) byKey.set(key(b), b);
+  // The index's entries in index order, each (type, ID, offset) once (a repeat replaces the
+  // entry before it), chained by offset; those no header blob takes are reported at the end.
+  const left: (IndexEntry | undefined)[] = [];
+  const first = new Map<number, number>();
+  const next: number[] = [];
+  const find = (offset: number, b: { type: string; id: string }): number => {
+    for (let i = first.get(offset) ?? -1; i >= 0; i = next[i]) {
+      const e = left[i];
+      if (e !== undefined && e.id === b.id && e.type === b.type) return i;
+    }
+    return -1;
+  };
+  for (const e of indexBlobs) {
+    const i = find(e.offset, e);
+    if (i >= 0) left[i] = e;
+    else {
+      next.push(first.get(e.offset) ?? -1);
+      first.set(e.offset, left.push(e) - 1);
+    }
+  }
   for (const b of header) {
-    const e = byKey.get(key(b));
+    const i = find(b.offset, b);
+    const e = i < 0 ? undefined : left[i];
     if (
       e === undefined ||
       e.length !== b.length ||
@@ -54,11 +72,12 @@ export function compareHeader(
     ) {
       problems.push(`Blob ${b.id} is not contained in index or position is incorrect`);
     } else {
-      byKey.delete(key(b));
+      left[i] = undefined;
     }
   }
-  for (const e of byKey.values()) {
-    problems.push(`${e.type} blob ${e.id} is in the index but not in the pack header`);
+  for (const e of left) {
+    if (e !== undefined)
+      problems.push(`${e.type} blob ${e.id} is in the index but not in the pack header`);
   }
   return problems;
 }
