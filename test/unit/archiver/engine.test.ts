@@ -5,49 +5,11 @@ import { randomBytes } from "node:crypto";
 import { linkSync, mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { encodeMasterKey, newMasterKey } from "../../../src/crypto/master-key.js";
 import { NameCache, nodeFromStat, type StatLike } from "../../../src/repo/archiver/fsnode.js";
 import { serialiseNode } from "../../../src/repo/node.js";
-import { BlobEngine, type EngineHost, packCapacity } from "../../../src/repo/workers/engine.js";
-import type { EngineConfig, FileTask } from "../../../src/repo/workers/protocol.js";
+import type { FileTask } from "../../../src/repo/workers/protocol.js";
 import { tempDir } from "../../helpers/tmp.js";
-
-const POL = 0x3da3358b4dc173n;
-
-function config(extra: Partial<EngineConfig> = {}): EngineConfig {
-  return {
-    key: encodeMasterKey(newMasterKey()),
-    polynomial: POL,
-    repoVersion: 2,
-    zstdLevel: 1,
-    packSize: 256 * 1024,
-    minSize: 4096,
-    maxSize: 65536,
-    readSize: 16 * 1024,
-    ...extra,
-  };
-}
-
-/** Claims answered "new" for each ID seen the first time, in the order they are asked. */
-function firstSeen(): (ids: string[]) => Uint8Array {
-  const seen = new Set<string>();
-  return (ids) =>
-    Uint8Array.from(ids, (id) => {
-      if (seen.has(id)) return 0;
-      seen.add(id);
-      return 1;
-    });
-}
-
-function inMemory(c: EngineConfig): Omit<EngineHost, "claim"> {
-  return {
-    takeBuffer: () => new ArrayBuffer(packCapacity(c)),
-    takeFile: () => {
-      throw new Error("packs stay in memory here");
-    },
-    packFinished: () => {},
-  };
-}
+import { engineConfig, inlineEngine } from "./engine-helpers.js";
 
 describe("blob engine", () => {
   let tmp: Awaited<ReturnType<typeof tempDir>>;
@@ -72,10 +34,10 @@ describe("blob engine", () => {
   afterAll(() => tmp.cleanup());
 
   it("writes a file's node as the main thread would from the same fstat", async () => {
-    const c = config({ fileNodes: { withAtime: false, xattrsOff: true } });
-    const plain = config({ key: c.key });
-    const a = await BlobEngine.create(c, { claim: firstSeen(), ...inMemory(c) });
-    const b = await BlobEngine.create(plain, { claim: firstSeen(), ...inMemory(c) });
+    const c = engineConfig({ fileNodes: { withAtime: false, xattrsOff: true } });
+    const plain = engineConfig({ key: c.key });
+    const { e: a } = await inlineEngine(c);
+    const { e: b } = await inlineEngine(plain);
     const tasks: FileTask[] = files.map((f, i) => ({ ref: i + 1, path: f, name: `f ${i}\n` }));
     const encoded = a.processFiles(tasks);
     const raw = b.processFiles(tasks);
@@ -93,8 +55,8 @@ describe("blob engine", () => {
   });
 
   it("hands back an unsized file over the limit unread, and reads it when sized", async () => {
-    const c = config({ unsizedMax: 100_000 });
-    const e = await BlobEngine.create(c, { claim: firstSeen(), ...inMemory(c) });
+    const c = engineConfig({ unsizedMax: 100_000 });
+    const { e } = await inlineEngine(c);
     const [small, large] = e.processFiles([
       { ref: 1, path: files[2], unsized: true },
       { ref: 2, path: big, unsized: true },

@@ -4,48 +4,15 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MemoryBackend } from "../../../src/backends/mem.js";
 import { chunkBoundaries } from "../../../src/chunker/index.js";
-import { encodeMasterKey, newMasterKey } from "../../../src/crypto/master-key.js";
 import { backup } from "../../../src/repo/archiver.js";
 import { Repository } from "../../../src/repo/repository.js";
-import { BlobEngine, packCapacity } from "../../../src/repo/workers/engine.js";
-import type { EngineConfig, FileResult } from "../../../src/repo/workers/protocol.js";
+import type { FileResult } from "../../../src/repo/workers/protocol.js";
 import { mergeSegments, planSegments, segmentTasks } from "../../../src/repo/workers/split.js";
 import { tempDir } from "../../helpers/tmp.js";
+import { engineConfig, inlineEngine, POL, SMALL } from "./engine-helpers.js";
 
-const POL = 0x3da3358b4dc173n;
-const SMALL = { minSize: 4096, maxSize: 65536 };
-
-function cfg(): EngineConfig {
-  return {
-    key: encodeMasterKey(newMasterKey()),
-    polynomial: POL,
-    repoVersion: 2,
-    zstdLevel: 1,
-    packSize: 256 * 1024,
-    minSize: SMALL.minSize,
-    maxSize: SMALL.maxSize,
-    readSize: 16 * 1024,
-  };
-}
-
-/** An inline engine whose claims say "new" for each ID seen the first time. */
-async function engine(c: EngineConfig): Promise<{ e: BlobEngine; stored: Set<string> }> {
-  const stored = new Set<string>();
-  const e = await BlobEngine.create(c, {
-    claim: (ids) =>
-      Uint8Array.from(ids, (id) => {
-        if (stored.has(id)) return 0;
-        stored.add(id);
-        return 1;
-      }),
-    takeBuffer: () => new ArrayBuffer(packCapacity(c)),
-    takeFile: () => {
-      throw new Error("packs stay in memory here");
-    },
-    packFinished: () => {},
-  });
-  return { e, stored };
-}
+const cfg = () => engineConfig();
+const engine = inlineEngine;
 
 function expectedIds(data: Uint8Array): string[] {
   return chunkBoundaries(data, POL, SMALL).map((b) =>
