@@ -82,6 +82,69 @@ export function wordsToHex(src: Uint32Array, at: number): string {
   return idBytes.toString("hex");
 }
 
+/** The keyed hash of an ID's first two words that places it in a table (seed: 4 random words). */
+function keyedHash(seed: Uint32Array, w0: number, w1: number): number {
+  let x = Math.imul(w0 ^ seed[0], 0x9e3779b1) ^ Math.imul(w1 ^ seed[1], 0x85ebca77);
+  x ^= x >>> 15;
+  x = Math.imul(x, 0xc2b2ae3d);
+  x ^= x >>> 13;
+  x = Math.imul(x ^ seed[2], 0x27d4eb2f);
+  return (x ^ (x >>> 16)) >>> 0;
+}
+
+/**
+ * The data blobs of a MasterIndex at one moment, in memory other threads can read (the blob
+ * workers of a backup): the index's own ID chunks, shared, and a table of its data entries.
+ * Valid while the index only grows (until a `removePacks`).
+ */
+export interface SharedDataBlobs {
+  readonly seed: Uint32Array;
+  /** The ID chunks (8 words per entry), of which the table's entries are in the first ones. */
+  readonly chunks: readonly SharedArrayBuffer[];
+  /** Open addressing, linear probing: entry number + 1, 0 = empty; size a power of two. */
+  readonly table: SharedArrayBuffer;
+}
+
+/** Lookups in SharedDataBlobs, from any thread. */
+export class SharedDataBlobSet {
+  private readonly chunks: Uint32Array[];
+  private readonly table: Uint32Array;
+  private readonly mask: number;
+  private readonly words = new Uint32Array(8);
+
+  constructor(private readonly shared: SharedDataBlobs) {
+    this.chunks = shared.chunks.map((b) => new Uint32Array(b));
+    this.table = new Uint32Array(shared.table);
+    this.mask = this.table.length - 1;
+  }
+
+  /** Whether the data blob `id` (64 hex digits) is in the set; false for anything else. */
+  has(id: string): boolean {
+    const w = this.words;
+    if (!hexToWords(id, w)) return false;
+    for (let slot = keyedHash(this.shared.seed, w[0], w[1]) & this.mask; ; ) {
+      const t = this.table[slot];
+      if (t === 0) return false;
+      const e = t - 1;
+      const ids = this.chunks[e >>> CHUNK_BITS];
+      const at = (e & CHUNK_MASK) * 8;
+      if (
+        ids[at] === w[0] &&
+        ids[at + 1] === w[1] &&
+        ids[at + 2] === w[2] &&
+        ids[at + 3] === w[3] &&
+        ids[at + 4] === w[4] &&
+        ids[at + 5] === w[5] &&
+        ids[at + 6] === w[6] &&
+        ids[at + 7] === w[7]
+      ) {
+        return true;
+      }
+      slot = (slot + 1) & this.mask;
+    }
+  }
+}
+
 function invalid(message: string): ResticTsError {
   return new ResticTsError("INVALID_ARGUMENT", `master index: ${message}`);
 }
@@ -124,12 +187,7 @@ export class MasterIndex {
   }
 
   private hash(w0: number, w1: number): number {
-    let x = Math.imul(w0 ^ this.seed[0], 0x9e3779b1) ^ Math.imul(w1 ^ this.seed[1], 0x85ebca77);
-    x ^= x >>> 15;
-    x = Math.imul(x, 0xc2b2ae3d);
-    x ^= x >>> 13;
-    x = Math.imul(x ^ this.seed[2], 0x27d4eb2f);
-    return (x ^ (x >>> 16)) >>> 0;
+    return keyedHash(this.seed, w0, w1);
   }
 
   // --- packs -------------------------------------------------------------------------------
@@ -267,7 +325,8 @@ export class MasterIndex {
     if (e >= MAX_UINT32 - 1) throw invalid("too many entries");
     const c = e >>> CHUNK_BITS;
     if (c === this.idChunks.length) {
-      this.idChunks.push(new Uint32Array(CHUNK * 8));
+      // shared memory, so that blob workers can read it (shareDataBlobs)
+      this.idChunks.push(new Uint32Array(new SharedArrayBuffer(CHUNK * 8 * 4)));
       this.metaChunks.push(new Uint32Array(CHUNK * 4));
     }
     this.idChunks[c].set(words, (e & CHUNK_MASK) * 8);
@@ -439,6 +498,31 @@ export class MasterIndex {
       for (let i = start[p]; i < start[p + 1]; i++) blobs.push(this.entryAt(order[i]));
       yield { packId: blobs[0].packId, blobs };
     }
+  }
+
+  /** The data blobs indexed now, for other threads to look up (see SharedDataBlobs). */
+  shareDataBlobs(): SharedDataBlobs {
+    let data = 0;
+    for (let e = 0; e < this.count; e++) {
+      if ((this.metaChunks[e >>> CHUNK_BITS][(e & CHUNK_MASK) * 4] & TREE_BIT) === 0) data++;
+    }
+    let size = 1024;
+    while (data * 5 > size * 4) size *= 2;
+    const table = new Uint32Array(new SharedArrayBuffer(size * 4));
+    const mask = size - 1;
+    for (let e = 0; e < this.count; e++) {
+      if ((this.metaChunks[e >>> CHUNK_BITS][(e & CHUNK_MASK) * 4] & TREE_BIT) !== 0) continue;
+      const ids = this.idChunks[e >>> CHUNK_BITS];
+      const at = (e & CHUNK_MASK) * 8;
+      let slot = this.hash(ids[at], ids[at + 1]) & mask;
+      while (table[slot] !== 0) slot = (slot + 1) & mask;
+      table[slot] = e + 1;
+    }
+    return {
+      seed: this.seed.slice(),
+      chunks: this.idChunks.map((c) => c.buffer as SharedArrayBuffer),
+      table: table.buffer as SharedArrayBuffer,
+    };
   }
 
   /** Forget the given packs and every entry in them (for prune). Returns entries removed. */

@@ -44,6 +44,9 @@ const host: EngineHost = {
       else throw new Error(`blob-worker: unexpected ${r.t} answer`);
     }
   },
+  read(bytes) {
+    if (bytes > 0) post({ t: "read", bytes });
+  },
   takeBuffer() {
     const have = spare.pop();
     if (have !== undefined) return have;
@@ -77,6 +80,9 @@ port.on("message", (msg: ToWorker) => {
     switch (msg.t) {
       case "job":
         post({ t: "done", job: msg.job, results: engine.processFiles(msg.files) });
+        break;
+      case "known":
+        engine.setKnown(msg.blobs);
         break;
       case "flush":
         engine.flush();

@@ -25,6 +25,7 @@ import { NameCache, nodeFromStat } from "../archiver/fsnode.js";
 import { FfiXattrs } from "../archiver/xattr-ffi.js";
 import { RawZstd } from "../compression.js";
 import type { Id } from "../id.js";
+import { SharedDataBlobSet, type SharedDataBlobs } from "../master-index.js";
 import { type ExtendedAttribute, serialiseNode } from "../node.js";
 import { buildPackHeader, COMPRESSED_ENTRY_SIZE, HEADER_LENGTH_SIZE } from "../pack.js";
 import type {
@@ -61,6 +62,8 @@ const STAGE_GATHER = 1024 * 1024;
 export interface EngineHost {
   /** For each ID: 1 = store it (it is new and now claimed by this engine), 0 = known. */
   claim(ids: Id[], bytesRead: number): Uint8Array;
+  /** File bytes read since the last claim, when there is nothing to claim (progress). */
+  read?(bytes: number): void;
   /** An empty pack buffer of at least packCapacity bytes (may block until one is free). */
   takeBuffer(): ArrayBuffer;
   /** A new temp file for a pack (cfg.packFiles): its path and an open descriptor to write. */
@@ -120,6 +123,8 @@ export class BlobEngine {
   private readonly cap: number;
   /** Reads whole files' extended attributes (cfg.xattrs, where koffi loads). */
   private readonly xattrs: FfiXattrs | undefined;
+  /** The data blobs indexed when the backup began (setKnown). */
+  private known: SharedDataBlobSet | undefined;
   /** User and group names for the nodes this engine writes (cfg.fileNodes). */
   private names: NameCache | undefined;
   /** The open pack's buffer: the whole pack, or (packFile) the stage of its unwritten tail. */
@@ -151,6 +156,14 @@ export class BlobEngine {
   static async create(cfg: EngineConfig, host: EngineHost): Promise<BlobEngine> {
     const zstd = await RawZstd.create(cfg.maxSize + cfg.readSize, cfg.maxSize);
     return new BlobEngine(cfg, host, zstd);
+  }
+
+  /**
+   * The data blobs the index held when the backup began: a chunk found there is known at once,
+   * without a claim (whose answer for it would be the same) and the wait for the main thread.
+   */
+  setKnown(blobs: SharedDataBlobs): void {
+    this.known = new SharedDataBlobSet(blobs);
   }
 
   /** Read, chunk and store `files` (in order); one result per file. */
@@ -349,17 +362,25 @@ export class BlobEngine {
     file.content.push(id);
   }
 
-  /** Claim the pending chunks and store those that are new. */
+  /** Claim the pending chunks (those not known already) and store those that are new. */
   private flushPending(): void {
     if (this.pending.length === 0) return;
+    const known = this.known;
+    const ask = known === undefined ? this.pending : this.pending.filter((p) => !known.has(p.id));
+    if (ask.length === 0) {
+      this.host.read?.(this.bytesRead);
+      this.bytesRead = 0;
+      this.pending = [];
+      return;
+    }
     const store = this.host.claim(
-      this.pending.map((p) => p.id),
+      ask.map((p) => p.id),
       this.bytesRead,
     );
     this.bytesRead = 0;
-    for (let i = 0; i < this.pending.length; i++) {
+    for (let i = 0; i < ask.length; i++) {
       if (store[i] !== 1) continue;
-      const p = this.pending[i];
+      const p = ask[i];
       this.storeBlob(p.id, p.off, p.len);
       p.file.newBlobs++;
       p.file.newBytes += p.len;

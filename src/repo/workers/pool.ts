@@ -10,6 +10,7 @@ import { ResticTsError } from "../../errors.js";
 import { largeArrayBuffer } from "../../huge-pages.js";
 import { keepAfterWorkerStart } from "../../small-heaps.js";
 import type { Id } from "../id.js";
+import type { SharedDataBlobs } from "../master-index.js";
 import { workerScript } from "../worker-thread.js";
 import { BlobEngine, packCapacity } from "./engine.js";
 import type {
@@ -94,6 +95,7 @@ export class BlobPool {
   private inline: BlobEngine | undefined;
   private inlineLoad = 0;
   private failure: Error | undefined;
+  private known: SharedDataBlobs | undefined;
   private readonly capacity: number;
 
   private constructor(
@@ -118,6 +120,7 @@ export class BlobPool {
             host.onBytes(bytes);
             return host.claim(ids);
           },
+          read: (bytes) => host.onBytes(bytes),
           takeBuffer: () => pool.free.pop() ?? largeArrayBuffer(pool.capacity),
           takeFile: () => {
             throw new ResticTsError("INTERNAL", "blob engine: no pack files inline");
@@ -188,6 +191,9 @@ export class BlobPool {
         this.reply(slot, { t: "claimed", store });
         break;
       }
+      case "read":
+        this.host.onBytes(msg.bytes);
+        break;
       case "buffer?":
         this.waiting.push(slot);
         this.serve();
@@ -264,6 +270,14 @@ export class BlobPool {
   /** Bytes of files handed out and not finished yet. */
   get load(): number {
     return this.slots.reduce((n, s) => n + s.load, 0) + this.inlineLoad;
+  }
+
+  /** Tell the engines which data blobs are indexed (BlobEngine.setKnown); before any job. */
+  setKnown(blobs: SharedDataBlobs): void {
+    if (this.known === blobs) return;
+    this.known = blobs;
+    if (this.inline !== undefined) this.inline.setKnown(blobs);
+    for (const s of this.slots) s.worker.postMessage({ t: "known", blobs } satisfies ToWorker);
   }
 
   /** Read and store `files` on the least loaded worker; `bytes` is their expected size. */

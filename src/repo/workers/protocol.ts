@@ -5,6 +5,7 @@
 // data pack and hands finished packs back to be uploaded.
 
 import type { Id } from "../id.js";
+import type { SharedDataBlobs } from "../master-index.js";
 import type { ExtendedAttribute } from "../node.js";
 import type { SegmentResult, SegmentTask } from "./split.js";
 
@@ -123,6 +124,8 @@ export type FinishedPack = {
 export type ToWorker =
   | { readonly t: "job"; readonly job: number; readonly files: FileTask[] }
   | { readonly t: "flush"; readonly job: number }
+  /** The data blobs indexed when the backup began (BlobEngine.setKnown). */
+  | { readonly t: "known"; readonly blobs: SharedDataBlobs }
   | { readonly t: "exit" };
 
 /** Replies on the synchronous port (the worker blocks on them). */
@@ -135,6 +138,8 @@ export type SyncReply =
 export type FromWorker =
   | { readonly t: "ready" }
   | { readonly t: "claim"; readonly ids: Id[]; readonly bytesRead: number }
+  /** File bytes read since the last claim, when there was nothing to claim. */
+  | { readonly t: "read"; readonly bytes: number }
   | { readonly t: "buffer?" }
   | { readonly t: "file?" }
   | { readonly t: "pack"; readonly pack: FinishedPack }

@@ -1,12 +1,14 @@
-// The blob engine's side of the walk: file nodes written by the engine, and files of unknown
-// size.
+// The blob engine's side of the walk: file nodes written by the engine, files of unknown size,
+// and chunks the index knew when the backup began.
 
 import { randomBytes } from "node:crypto";
 import { linkSync, mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NameCache, nodeFromStat, type StatLike } from "../../../src/repo/archiver/fsnode.js";
+import { MasterIndex } from "../../../src/repo/master-index.js";
 import { serialiseNode } from "../../../src/repo/node.js";
+import { BlobEngine, packCapacity } from "../../../src/repo/workers/engine.js";
 import type { FileTask } from "../../../src/repo/workers/protocol.js";
 import { tempDir } from "../../helpers/tmp.js";
 import { engineConfig, inlineEngine } from "./engine-helpers.js";
@@ -67,5 +69,49 @@ describe("blob engine", () => {
     const [sized] = e.processFiles([{ ref: 2, path: big }]);
     expect(sized.size).toBe(300_000);
     expect(sized.newBlobs).toBe(sized.content.length);
+  });
+
+  it("claims only the chunks the index did not know when the backup began", async () => {
+    const c = engineConfig();
+    // the index: every chunk of the first six files
+    const { e: first } = await inlineEngine(c);
+    const indexed = first.processFiles(files.slice(0, 6).map((f, i) => ({ ref: i, path: f })));
+    const index = new MasterIndex();
+    index.add(
+      "f".repeat(64),
+      [...new Set(indexed.flatMap((r) => r.content))].map((id, i) => ({
+        type: "data" as const,
+        id,
+        offset: i * 100,
+        length: 100,
+      })),
+    );
+    const asked: string[] = [];
+    let read = 0;
+    const e = await BlobEngine.create(c, {
+      claim: (ids) => {
+        asked.push(...ids);
+        return new Uint8Array(ids.length).fill(1);
+      },
+      read: (n) => {
+        read += n;
+      },
+      takeBuffer: () => new ArrayBuffer(packCapacity(c)),
+      takeFile: () => {
+        throw new Error("packs stay in memory here");
+      },
+      packFinished: () => {},
+    });
+    e.setKnown(index.shareDataBlobs());
+    // all known: no claim at all, the bytes still reported
+    const again = e.processFiles(files.slice(0, 6).map((f, i) => ({ ref: i, path: f })));
+    expect(asked).toEqual([]);
+    expect(again.map((r) => [r.content, r.newBlobs])).toEqual(indexed.map((r) => [r.content, 0]));
+    expect(read).toBe(again.reduce((n, r) => n + r.size, 0));
+    // the rest: only the chunks not indexed are claimed
+    const rest = e.processFiles(files.slice(6).map((f, i) => ({ ref: i, path: f })));
+    const known = new Set(indexed.flatMap((r) => r.content));
+    expect(asked).toEqual(rest.flatMap((r) => r.content).filter((id) => !known.has(id)));
+    expect(asked.length).toBeGreaterThan(0);
   });
 });

@@ -1,6 +1,14 @@
+import { once } from "node:events";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+import { Worker } from "node:worker_threads";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { type BlobLocation, MasterIndex } from "../../../src/repo/master-index.js";
+import {
+  type BlobLocation,
+  MasterIndex,
+  SharedDataBlobSet,
+} from "../../../src/repo/master-index.js";
 
 const hex = (n: number, salt = 0) => {
   const b = Buffer.alloc(32);
@@ -140,6 +148,63 @@ describe("MasterIndex", () => {
     expect(mi.size).toBe(n - 200);
     expect(mi.has("data", hex(1, 7))).toBe(false);
     expect(mi.has("data", hex(100, 7))).toBe(true);
+  });
+
+  it("shares its data blobs with other threads as they were, exactly", async () => {
+    fc.assert(
+      fc.property(
+        fc.array(opArb, { maxLength: 20 }),
+        fc.array(opArb, { maxLength: 5 }),
+        (before, after) => {
+          const mi = new MasterIndex();
+          const apply = (ops: Op[]) => {
+            for (const o of ops) {
+              if (o.op !== "add") continue;
+              mi.add(
+                hex(o.pack, 0xffff),
+                o.blobs.map((b) => ({
+                  type: b.type,
+                  id: hex(b.id),
+                  offset: b.offset,
+                  length: b.length,
+                })),
+              );
+            }
+          };
+          apply(before);
+          const set = new SharedDataBlobSet(mi.shareDataBlobs());
+          const then = Array.from({ length: 32 }, (_, id) => mi.has("data", hex(id)));
+          apply(after); // later entries are not in the set
+          for (let id = 0; id < 32; id++) expect(set.has(hex(id))).toBe(then[id]);
+          expect(set.has("not an id")).toBe(false);
+        },
+      ),
+      { numRuns: 300 },
+    );
+    // and from a worker thread, through the shared memory
+    const mi = new MasterIndex();
+    mi.add(hex(1, 1), [
+      { type: "data", id: hex(7), offset: 0, length: 40 },
+      { type: "tree", id: hex(8), offset: 40, length: 40 },
+    ]);
+    const worker = new Worker(
+      `const { parentPort, workerData } = require("node:worker_threads");
+       import(workerData.module).then(({ SharedDataBlobSet }) => {
+         const set = new SharedDataBlobSet(workerData.blobs);
+         parentPort.postMessage(workerData.ids.map((id) => set.has(id)));
+       });`,
+      {
+        eval: true,
+        workerData: {
+          module: pathToFileURL(path.resolve("dist/src/repo/master-index.js")).href,
+          blobs: mi.shareDataBlobs(),
+          ids: [hex(7), hex(8), hex(9)],
+        },
+      },
+    );
+    const [answers] = await once(worker, "message");
+    await worker.terminate();
+    expect(answers).toEqual([true, false, false]);
   });
 
   it("refuses invalid input", () => {
