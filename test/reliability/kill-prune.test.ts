@@ -37,18 +37,24 @@ const OP_KILLS = 12;
 const TIME_KILLS = 8;
 const PRUNE = ["prune", "--max-unused", "0"];
 
-/** Version `v` of the backed-up tree: shared small files, own small files, an own big file. */
+/**
+ * Version `v` of the backed-up tree: shared small files and own small files in one directory
+ * (read in one batch by one blob worker, so they share a pack: forgetting a version leaves that
+ * pack partly used, for prune to repack), and an own big file.
+ */
 function writeVersion(src: string, v: number): void {
   rmSync(src, { recursive: true, force: true });
-  mkdirSync(path.join(src, "shared"), { recursive: true });
-  mkdirSync(path.join(src, "own"));
+  mkdirSync(path.join(src, "files"), { recursive: true });
   for (let i = 0; i < 30; i++) {
     // files 0..9 never change; the rest change every second version
     const seed = i < 10 ? i : 100 * Math.floor(v / 2) + i;
-    writeFileSync(path.join(src, "shared", `s${i}`), pseudoRandom(seed, 1000 + 97 * i));
+    writeFileSync(path.join(src, "files", `s${i}`), pseudoRandom(seed, 1000 + 97 * i));
   }
   for (let i = 0; i < 25; i++) {
-    writeFileSync(path.join(src, "own", `o${i}`), pseudoRandom(10_000 * (v + 1) + i, 500 + 61 * i));
+    writeFileSync(
+      path.join(src, "files", `o${i}`),
+      pseudoRandom(10_000 * (v + 1) + i, 500 + 61 * i),
+    );
   }
   writeFileSync(path.join(src, `big${v}.bin`), pseudoRandom(77 + v, (3 << 19) + v));
 }
