@@ -5,7 +5,7 @@
 // per-blob JS objects, so a repository of millions of blobs fits in little memory.
 
 import { ResticTsError } from "../errors.js";
-import type { Id } from "./id.js";
+import { type Id, idWordsEqual } from "./id.js";
 import type { BlobType } from "./pack.js";
 
 const HEX = "0123456789abcdef";
@@ -64,20 +64,7 @@ export class BlobSet {
   }
 
   private matches(e: number, t: number): boolean {
-    const w = this.words;
-    const k = this.key;
-    const at = e * 8;
-    return (
-      this.types[e] === t &&
-      w[at] === k[0] &&
-      w[at + 1] === k[1] &&
-      w[at + 2] === k[2] &&
-      w[at + 3] === k[3] &&
-      w[at + 4] === k[4] &&
-      w[at + 5] === k[5] &&
-      w[at + 6] === k[6] &&
-      w[at + 7] === k[7]
-    );
+    return this.types[e] === t && idWordsEqual(this.words, e * 8, this.key);
   }
 
   /** Table position holding (t, key), or the empty position where it would go, as ~pos. */

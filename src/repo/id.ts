@@ -107,3 +107,17 @@ export function resolvePrefix(prefix: string, candidates: Iterable<string>): Id 
     throw new ResticTsError("NOT_FOUND", `no ID starts with ${p}`, { prefix: p });
   return found;
 }
+
+/** Whether the 8 words of an ID at src[at, at + 8) equal `key`'s (IDs as uint32 words). */
+export function idWordsEqual(src: Uint32Array, at: number, key: Uint32Array): boolean {
+  return (
+    src[at] === key[0] &&
+    src[at + 1] === key[1] &&
+    src[at + 2] === key[2] &&
+    src[at + 3] === key[3] &&
+    src[at + 4] === key[4] &&
+    src[at + 5] === key[5] &&
+    src[at + 6] === key[6] &&
+    src[at + 7] === key[7]
+  );
+}

@@ -12,7 +12,7 @@
 import { randomBytes } from "node:crypto";
 import { SEAL_OVERHEAD } from "../crypto/sizes.js";
 import { ResticTsError } from "../errors.js";
-import { type Id, isId } from "./id.js";
+import { type Id, idWordsEqual, isId } from "./id.js";
 import type { IndexFile } from "./index-file.js";
 import type { ScannedIndex } from "./index-scan.js";
 import type { BlobType } from "./pack.js";
@@ -126,20 +126,7 @@ export class SharedDataBlobSet {
       const t = this.table[slot];
       if (t === 0) return false;
       const e = t - 1;
-      const ids = this.chunks[e >>> CHUNK_BITS];
-      const at = (e & CHUNK_MASK) * 8;
-      if (
-        ids[at] === w[0] &&
-        ids[at + 1] === w[1] &&
-        ids[at + 2] === w[2] &&
-        ids[at + 3] === w[3] &&
-        ids[at + 4] === w[4] &&
-        ids[at + 5] === w[5] &&
-        ids[at + 6] === w[6] &&
-        ids[at + 7] === w[7]
-      ) {
-        return true;
-      }
+      if (idWordsEqual(this.chunks[e >>> CHUNK_BITS], (e & CHUNK_MASK) * 8, w)) return true;
       slot = (slot + 1) & this.mask;
     }
   }
@@ -198,19 +185,7 @@ export class MasterIndex {
     for (;;) {
       const e = this.packTable[slot];
       if (e === 0) return -1;
-      const at = (e - 1) * 8;
-      if (
-        pw[at] === words[0] &&
-        pw[at + 1] === words[1] &&
-        pw[at + 2] === words[2] &&
-        pw[at + 3] === words[3] &&
-        pw[at + 4] === words[4] &&
-        pw[at + 5] === words[5] &&
-        pw[at + 6] === words[6] &&
-        pw[at + 7] === words[7]
-      ) {
-        return e - 1;
-      }
+      if (idWordsEqual(pw, (e - 1) * 8, words)) return e - 1;
       slot = (slot + 1) & this.packTableMask;
     }
   }
@@ -262,20 +237,7 @@ export class MasterIndex {
   }
 
   private entryMatches(e: number, typeBit: number, words: Uint32Array): boolean {
-    const ids = this.idChunks[e >>> CHUNK_BITS];
-    const at = (e & CHUNK_MASK) * 8;
-    if (
-      ids[at] !== words[0] ||
-      ids[at + 1] !== words[1] ||
-      ids[at + 2] !== words[2] ||
-      ids[at + 3] !== words[3] ||
-      ids[at + 4] !== words[4] ||
-      ids[at + 5] !== words[5] ||
-      ids[at + 6] !== words[6] ||
-      ids[at + 7] !== words[7]
-    ) {
-      return false;
-    }
+    if (!idWordsEqual(this.idChunks[e >>> CHUNK_BITS], (e & CHUNK_MASK) * 8, words)) return false;
     return (this.metaChunks[e >>> CHUNK_BITS][(e & CHUNK_MASK) * 4] & TREE_BIT) >>> 0 === typeBit;
   }
 
