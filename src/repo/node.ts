@@ -236,7 +236,8 @@ export function newNode(name: string, type: NodeType | (string & {})): Node {
 
 // --- parse ---------------------------------------------------------------------------------
 
-const NODE_FIELDS: ReadonlySet<string> = new Set([
+/** The JSON fields of a node, in the order restic writes them (its Node struct's). */
+export const NODE_FIELDS: ReadonlySet<string> = new Set([
   "name",
   "type",
   "mode",

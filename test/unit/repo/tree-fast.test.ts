@@ -1,15 +1,17 @@
-// The tree parser's fast path (tree-fast.ts) against the exact reader (parseTreeExact): for
-// every input it either gives up or gives a deep-equal tree, and parseTree (which takes the
-// fast path first) gives what the exact reader gives, value or error code.
+// The tree parser's fast paths (tree-scan.ts on bytes, tree-fast.ts on text) against the exact
+// reader (parseTreeExact): for every input each either gives up or gives a deep-equal tree, and
+// parseTree (which takes them first) gives what the exact reader gives, value or error code.
 
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { isResticTsError } from "../../../src/errors.js";
+import { decodeJsonText } from "../../../src/repo/gojson.js";
 import { bytesToGoString, goJsonString, goQuote } from "../../../src/repo/gostring.js";
 import { formatGoTime } from "../../../src/repo/gotime.js";
 import { type Node, newNode } from "../../../src/repo/node.js";
 import { parseTree, parseTreeExact, serialiseTree } from "../../../src/repo/tree.js";
 import { fastParseTree } from "../../../src/repo/tree-fast.js";
+import { scanTree } from "../../../src/repo/tree-scan.js";
 
 type Outcome = { value: unknown } | { code: string };
 
@@ -22,16 +24,30 @@ function outcome(f: () => unknown): Outcome {
   }
 }
 
-/** The fast path never disagrees with the exact reader; parseTree always agrees with it. */
-function agree(text: string): "fast" | "slow" {
-  const exact = outcome(() => parseTreeExact(text));
-  const fast = fastParseTree(text);
+/**
+ * A fast path's tree (undefined: it gave up) is the exact reader's `exact` value, and parseTree
+ * of the same input gives `exact`, value or error code. True when the fast path took it.
+ */
+function agreeWith(exact: Outcome, fast: unknown, parsed: () => unknown): boolean {
   if (fast !== undefined) {
     expect(exact).toHaveProperty("value");
     expect(fast).toStrictEqual((exact as { value: unknown }).value);
   }
-  expect(outcome(() => parseTree(text))).toStrictEqual(exact);
-  return fast === undefined ? "slow" : "fast";
+  expect(outcome(parsed)).toStrictEqual(exact);
+  return fast !== undefined;
+}
+
+/** The byte scanner (tree-scan.ts) on bytes: against the exact reader of their text. */
+function agreeBytes(bytes: Buffer): "scanned" | "not" {
+  const exact = outcome(() => parseTreeExact(decodeJsonText(bytes)));
+  return agreeWith(exact, scanTree(bytes), () => parseTree(bytes)) ? "scanned" : "not";
+}
+
+/** The JSON.parse path (tree-fast.ts) on text, and the byte scanner on its UTF-8. */
+function agree(text: string): "fast" | "slow" {
+  agreeBytes(Buffer.from(text));
+  const exact = outcome(() => parseTreeExact(text));
+  return agreeWith(exact, fastParseTree(text), () => parseTree(text)) ? "fast" : "slow";
 }
 
 // --- generated node JSON, canonical or not ---------------------------------------------------
@@ -201,13 +217,15 @@ const treeJson = fc
 
 describe("tree fast path", () => {
   it("agrees with the exact reader on generated node JSON, canonical or not", () => {
-    const seen = { fast: 0, slow: 0 };
+    const seen = { fast: 0, slow: 0, scanned: 0, not: 0 };
     fc.assert(
       fc.property(treeJson, (json) => {
         seen[agree(json)]++;
+        seen[agreeBytes(Buffer.from(json))]++;
       }),
       { numRuns: 3000 },
     );
+    expect(seen.scanned).toBeGreaterThan(20);
     // the generator reaches both paths
     expect(seen.fast).toBeGreaterThan(100);
     expect(seen.slow).toBeGreaterThan(100);
@@ -232,7 +250,9 @@ describe("tree fast path", () => {
         fc.constantFrom(...'0123456789.eE-+:,{}[]"\\ nulxXA\u00e9'),
         fc.boolean(),
         (i, c, insert) => {
-          agree(good.slice(0, i) + c + good.slice(insert ? i : i + 1));
+          const mutated = good.slice(0, i) + c + good.slice(insert ? i : i + 1);
+          agree(mutated);
+          agreeBytes(Buffer.from(mutated, "latin1")); // bytes that may not be UTF-8
         },
       ),
       { numRuns: 3000 },
@@ -272,6 +292,20 @@ describe("tree fast path", () => {
     );
     const fast = fastParseTree(Buffer.from(small).toString());
     expect(fast?.nodes).toHaveLength(50);
+    // the byte scanner takes restic 0.14's own form where no string has an escape (Go writes
+    // <, >, & and U+2028 escaped) and no newer field (attributes) is there
+    const plain = serialiseTree(
+      nodes.map((n, i) => ({
+        ...n,
+        name: `f${i} é:`,
+        inode: BigInt(i + 1),
+        size: 2 ** 40 + i,
+        extendedAttributes: undefined,
+      })),
+    );
+    expect(agreeBytes(Buffer.from(plain))).toBe("scanned");
+    expect(scanTree(plain)?.nodes).toHaveLength(50);
+    expect(agreeBytes(Buffer.from(small))).toBe("not");
     expect(fast).toStrictEqual(parseTreeExact(Buffer.from(small).toString()));
     expect(Buffer.compare(serialiseTree(parseTree(small)), small)).toBe(0);
   });
