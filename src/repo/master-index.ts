@@ -464,12 +464,8 @@ export class MasterIndex {
 
   /** The data blobs indexed now, for other threads to look up (see SharedDataBlobs). */
   shareDataBlobs(): SharedDataBlobs {
-    let data = 0;
-    for (let e = 0; e < this.count; e++) {
-      if ((this.metaChunks[e >>> CHUNK_BITS][(e & CHUNK_MASK) * 4] & TREE_BIT) === 0) data++;
-    }
     let size = 1024;
-    while (data * 5 > size * 4) size *= 2;
+    while (this.count * 5 > size * 4) size *= 2;
     const table = new Uint32Array(new SharedArrayBuffer(size * 4));
     const mask = size - 1;
     for (let e = 0; e < this.count; e++) {

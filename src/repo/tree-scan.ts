@@ -16,8 +16,8 @@ const QUOTE = 0x22;
 const COMMA = 0x2c;
 /** The node types restic writes, so that each node's type is one shared string. */
 const TYPES = ["file", "dir", "symlink", "dev", "chardev", "fifo", "socket", "irregular"];
-/** `"key":` as bytes, for each node field. */
-const KEY_BYTES = new Map([...NODE_FIELDS].map((k) => [k, Buffer.from(`"${k}":`)]));
+/** `,"key":` as bytes, for each node field. */
+const KEY_BYTES = new Map([...NODE_FIELDS].map((k) => [k, Buffer.from(`,"${k}":`)]));
 
 class GiveUp {}
 const GIVE_UP = new GiveUp();
@@ -40,20 +40,17 @@ class Scanner {
     this.pos++;
   }
 
-  /** Consume `"key":` if it is next. */
-  key(k: string): boolean {
+  /** Consume `,"key":` (the node's first key: `"key":`) if it is next. */
+  key(k: string, first = false): boolean {
     const want = KEY_BYTES.get(k) as Buffer;
+    const from = first ? 1 : 0;
+    const n = want.length - from;
     const b = this.b;
-    if (b[this.pos] !== COMMA && this.pos !== this.nodeStart) return false;
-    const at = this.pos === this.nodeStart ? this.pos : this.pos + 1;
-    if (at + want.length > b.length) return false;
-    for (let i = 0; i < want.length; i++) if (b[at + i] !== want[i]) return false;
-    this.pos = at + want.length;
+    if (this.pos + n > b.length) return false;
+    for (let i = 0; i < n; i++) if (b[this.pos + i] !== want[from + i]) return false;
+    this.pos += n;
     return true;
   }
-
-  /** Where the current node's first key starts (no comma before it). */
-  nodeStart = -1;
 
   /** The bytes of a string without escapes or control characters: [start, end). */
   stringBytes(): [number, number] {
@@ -147,8 +144,7 @@ class Scanner {
   /** A node in restic's field order; the bytes must be at its "{". */
   node(): Node {
     this.expect(0x7b);
-    this.nodeStart = this.pos;
-    if (!this.key("name")) this.fail();
+    if (!this.key("name", true)) this.fail();
     const quotedName = this.string();
     if (!this.key("type")) this.fail();
     const t = this.string();

@@ -166,11 +166,6 @@ function treeText(nodes: readonly TreeEntry[]): { text: string; raw: boolean } {
   return { text: parts.join(","), raw };
 }
 
-/** The text of a tree blob: nodes sorted by name bytes; INVALID_ARGUMENT on a repeated name. */
-export function serialiseTreeText(nodes: readonly TreeEntry[]): string {
-  return treeText(nodes).text;
-}
-
 /** A tree blob's plaintext bytes, byte-identical to what restic 0.14 writes for these nodes. */
 export function serialiseTree(tree: Tree | readonly TreeEntry[]): Uint8Array {
   const nodes = Array.isArray(tree) ? (tree as readonly TreeEntry[]) : (tree as Tree).nodes;

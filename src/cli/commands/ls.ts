@@ -62,11 +62,11 @@ export const lsCommand: Command = {
     const repo = await ctx.openRepository();
     const long = flags.long === true;
     const recursive = flags.recursive === true;
-    // restic 0.14 takes the first argument through FindFilteredSnapshots: an unknown ID or a
-    // "latest" no snapshot matches is a warning, not an error
     // the index loads while the snapshots are read (restic: in turn)
     const index = repo.loadIndex();
     index.catch(() => {}); // reported below, if it is needed
+    // restic 0.14 takes the first argument through FindFilteredSnapshots: an unknown ID or a
+    // "latest" no snapshot matches is a warning, not an error
     const found = await findFilteredSnapshots(ctx, repo, snapshotFilter(flags), args.slice(0, 1));
     if (found.length === 0) return 0;
     const indexed = await index;

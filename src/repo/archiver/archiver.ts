@@ -23,7 +23,6 @@ import type { Id } from "../id.js";
 import { IndexWriter } from "../index-writer.js";
 import type { IndexedRepository } from "../indexed.js";
 import { acquireLock, type Lock } from "../lock.js";
-import type { SharedDataBlobs } from "../master-index.js";
 import { MODE_PERM, type Node, newNode, serialiseNode } from "../node.js";
 import { DEFAULT_PACK_SIZE } from "../pack.js";
 import { BlobClaims, MainPacker, PackUploader, streamsPacksToFiles } from "../pack-uploader.js";
@@ -768,8 +767,6 @@ export async function backup(
     const threads = opts.threads ?? defaultThreads();
     // Packs of a local repository go to temp files as the workers fill them (see engine.ts).
     const packFiles = new Map<string, LocalTempFile>();
-    // The workers look up the chunks the index knows themselves: no claim, no wait for them.
-    let known: SharedDataBlobs | undefined;
     const startPool = () =>
       BlobPool.start(
         { ...cfg, packFiles: streamsPacksToFiles(repo, opts.dryRun === true) },
@@ -802,10 +799,7 @@ export async function backup(
           },
         },
         threads,
-      ).then((p) => {
-        if (known !== undefined) p.setKnown(known);
-        return p;
-      });
+      );
     trace("locked", startMs);
     const parent = await findParent(repo, opts, host, absTargets, time);
     trace("parent found", startMs);
@@ -818,14 +812,8 @@ export async function backup(
     const indexed = await repo.loadIndex();
     trace("index loaded", startMs);
     const index = indexed.index;
-    if (index.size > 0) {
-      known = index.shareDataBlobs();
-      const shared = known;
-      void pool?.then(
-        (p) => p.setKnown(shared),
-        () => {},
-      );
-    }
+    // The workers look up the chunks the index knows themselves: no claim, no wait for them.
+    const known = index.size > 0 ? index.shareDataBlobs() : undefined;
     claims = new BlobClaims(index);
     writer = new IndexWriter(repo, index, {
       dryRun: opts.dryRun,
@@ -838,7 +826,15 @@ export async function backup(
     const select = makeSelector(opts, absTargets, (message) => emit({ type: "warning", message }));
     arch = new Archiver(
       indexed,
-      () => (pool ??= startPool()),
+      // called once, before the first job: the engines learn the indexed blobs first
+      () => {
+        pool ??= startPool();
+        if (known === undefined) return pool;
+        return pool.then((p) => {
+          p.setKnown(known);
+          return p;
+        });
+      },
       threads,
       claims,
       treePacker,

@@ -95,7 +95,6 @@ export class BlobPool {
   private inline: BlobEngine | undefined;
   private inlineLoad = 0;
   private failure: Error | undefined;
-  private known: SharedDataBlobs | undefined;
   private readonly capacity: number;
 
   private constructor(
@@ -274,8 +273,6 @@ export class BlobPool {
 
   /** Tell the engines which data blobs are indexed (BlobEngine.setKnown); before any job. */
   setKnown(blobs: SharedDataBlobs): void {
-    if (this.known === blobs) return;
-    this.known = blobs;
     if (this.inline !== undefined) this.inline.setKnown(blobs);
     for (const s of this.slots) s.worker.postMessage({ t: "known", blobs } satisfies ToWorker);
   }
