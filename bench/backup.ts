@@ -1,7 +1,8 @@
 // Backup speed and memory, restic-ts against `restic backup` (0.14) in one run: 1 GiB random
 // data (one file), 1 GiB compressible log text (one file) and 20,000 small files, each as a
 // fresh backup into a new v2 repository, an unchanged re-run (parent snapshot) and a --force
-// re-read. Wall time and peak RSS (/usr/bin/time) per command; ratio = restic-ts / restic.
+// re-read. Wall time, peak RSS (/usr/bin/time) and the sampled peak of private memory
+// (measure.ts) per command; ratio = restic-ts / restic.
 //
 //   npm run build && node dist/bench/backup.js [--size MiB] [--files N] [--rounds N] [--keep]
 //     [--only random,text,small] [--compare OTHER/dist/src/cli/main.js]
@@ -11,14 +12,14 @@
 //
 // Both tools run as child processes from the page cache (the data is read once before).
 
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { cliCommand } from "./measure.js";
+import { cliCommand, type Measure, measureOk, medians, memoryCell } from "./measure.js";
 
 const { values } = parseArgs({
   options: {
@@ -98,22 +99,8 @@ function prepare(): Record<string, string> {
   return sets;
 }
 
-interface Run {
-  seconds: number;
-  rssMiB: number;
-}
-
-function timed(cmd: string, args: string[], cwd: string): Run {
-  const r = spawnSync("/usr/bin/time", ["-f", "%e %M", cmd, ...args], {
-    cwd,
-    env: { ...process.env, RESTIC_PASSWORD: PW },
-    encoding: "utf8",
-    maxBuffer: 64 * 1024 * 1024,
-  });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed (${r.status}): ${r.stderr}`);
-  const last = r.stderr.trim().split("\n").at(-1) as string;
-  const [secs, kb] = last.split(" ").map(Number);
-  return { seconds: secs, rssMiB: kb / 1024 };
+function timed(cmd: string, args: string[], cwd: string): Measure {
+  return measureOk(cmd, { ...process.env, RESTIC_PASSWORD: PW }, args, { cwd });
 }
 
 function backupCmd(tool: Tool, repo: string, extra: string[]): [string, string[]] {
@@ -124,11 +111,6 @@ function backupCmd(tool: Tool, repo: string, extra: string[]): [string, string[]
   return [cmd, [...pre, "-q", "-r", repo, "backup", ...extra, "."]];
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
-
 const sets = prepare();
 execFileSync("cat", [path.join(sets.random, "random.bin"), path.join(sets.text, "app.log")], {
   stdio: "ignore",
@@ -136,17 +118,17 @@ execFileSync("cat", [path.join(sets.random, "random.bin"), path.join(sets.text, 
 const rows: string[] = [];
 rows.push(
   BEFORE === undefined
-    ? "| data | run | restic s / MiB | restic-ts s / MiB | time ratio | RSS ratio |"
-    : "| data | run | restic s / MiB | restic-ts s / MiB | time ratio | RSS ratio | before s / MiB | before time ratio | before RSS ratio |",
+    ? "| data | run | restic s / MiB (private) | restic-ts s / MiB (private) | time ratio | RSS ratio | private ratio |"
+    : "| data | run | restic s / MiB (private) | restic-ts s / MiB (private) | time ratio | RSS ratio | private ratio | before s / MiB (private) | before time ratio | before RSS ratio |",
 );
 rows.push(
   BEFORE === undefined
-    ? "|---|---|---:|---:|---:|---:|"
-    : "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ? "|---|---|---:|---:|---:|---:|---:|"
+    : "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
 );
 for (const [name, dir] of Object.entries(sets)) {
   if (values.only !== undefined && !values.only.split(",").includes(name)) continue;
-  const results: Record<string, Record<string, Run[]>> = {};
+  const results: Record<string, Record<string, Measure[]>> = {};
   for (let round = 0; round < ROUNDS; round++) {
     for (const tool of TOOLS) {
       const repo = path.join(ROOT, "repos", `${name}-${tool}`);
@@ -165,25 +147,20 @@ for (const [name, dir] of Object.entries(sets)) {
         results[run][tool] ??= [];
         results[run][tool].push(r);
         process.stderr.write(
-          `${name} ${run} ${tool}: ${r.seconds.toFixed(2)} s ${r.rssMiB.toFixed(0)} MiB\n`,
+          `${name} ${run} ${tool}: ${r.seconds.toFixed(2)} s ${memoryCell({ r: r.rssMiB, a: r.anonMiB })} MiB\n`,
         );
       }
       if (!values.keep) rmSync(repo, { recursive: true, force: true });
     }
   }
   for (const run of ["fresh", "unchanged", "--force"]) {
-    const a = results[run].restic;
-    const b = results[run]["restic-ts"];
-    const at = median(a.map((x) => x.seconds));
-    const bt = median(b.map((x) => x.seconds));
-    const am = median(a.map((x) => x.rssMiB));
-    const bm = median(b.map((x) => x.rssMiB));
-    let row = `| ${name} | ${run} | ${at.toFixed(2)} / ${am.toFixed(0)} | ${bt.toFixed(2)} / ${bm.toFixed(0)} | ${(bt / at).toFixed(2)} | ${(bm / am).toFixed(2)} |`;
-    const c = results[run].before;
-    if (c !== undefined) {
-      const ct = median(c.map((x) => x.seconds));
-      const cm = median(c.map((x) => x.rssMiB));
-      row += ` ${ct.toFixed(2)} / ${cm.toFixed(0)} | ${(ct / at).toFixed(2)} | ${(cm / am).toFixed(2)} |`;
+    const a = medians(results[run].restic);
+    const b = medians(results[run]["restic-ts"]);
+    let row = `| ${name} | ${run} | ${a.s.toFixed(2)} / ${memoryCell(a)} | ${b.s.toFixed(2)} / ${memoryCell(b)} | ${(b.s / a.s).toFixed(2)} | ${(b.r / a.r).toFixed(2)} | ${(b.a / a.a).toFixed(2)} |`;
+    const before = results[run].before;
+    if (before !== undefined) {
+      const c = medians(before);
+      row += ` ${c.s.toFixed(2)} / ${memoryCell(c)} | ${(c.s / a.s).toFixed(2)} | ${(c.r / a.r).toFixed(2)} |`;
     }
     rows.push(row);
   }

@@ -103,10 +103,12 @@ async function main(): Promise<void> {
     );
   }
   console.log(
-    `${N} blobs in ${files} index files; ${RUNS} runs, medians; wall s / CPU s / peak RSS MiB`,
+    `${N} blobs in ${files} index files; ${RUNS} runs, medians; wall s / CPU s / peak RSS MiB (sampled peak of private memory, MiB)`,
   );
-  console.log("| command | restic-ts | restic 0.14 | time ratio | CPU ratio | RSS ratio |");
-  console.log("|---|---:|---:|---:|---:|---:|");
+  console.log(
+    "| command | restic-ts | restic 0.14 | time ratio | CPU ratio | RSS ratio | private ratio |",
+  );
+  console.log("|---|---:|---:|---:|---:|---:|---:|");
   console.log(report("`list blobs`", runs.ours, runs.theirs));
   console.log(report("`cat config` (start-up and key only)", runs.oursBase, runs.theirsBase));
 }

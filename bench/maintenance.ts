@@ -1,7 +1,7 @@
 // Maintenance benchmark: restic-ts (the built CLI) beside restic 0.14 on copies of the same
 // restic-made repository, as ratios of wall time, CPU time (user + system, all threads: less
-// sensitive than wall time to a busy machine) and peak RSS, measured with /usr/bin/time -v
-// (without it: wall time only).
+// sensitive than wall time to a busy machine), peak RSS (/usr/bin/time -v; without it: wall
+// time only) and the sampled peak of private memory (measure.ts).
 //
 //   check --read-data   on the whole repository (read-only, the same copy for both)
 //   prune               after `restic forget --keep-last N/2` (the older half), on a fresh copy
@@ -152,10 +152,12 @@ function main(): void {
     if (COMPARE !== undefined) rows.push(report(`${name} (before: ${COMPARE})`, before, theirs));
   }
   console.log(
-    `restic-ts vs restic ${restic(repo, ["version"]).trim() || "0.14"}; ${RUNS} runs, medians; wall s / CPU s / peak RSS MiB`,
+    `restic-ts vs restic ${restic(repo, ["version"]).trim() || "0.14"}; ${RUNS} runs, medians; wall s / CPU s / peak RSS MiB (sampled peak of private memory, MiB)`,
   );
-  console.log("| operation | restic-ts | restic 0.14 | time ratio | CPU ratio | RSS ratio |");
-  console.log("|---|---:|---:|---:|---:|---:|");
+  console.log(
+    "| operation | restic-ts | restic 0.14 | time ratio | CPU ratio | RSS ratio | private ratio |",
+  );
+  console.log("|---|---:|---:|---:|---:|---:|---:|");
   for (const r of rows) console.log(r);
 }
 

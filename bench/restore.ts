@@ -1,5 +1,6 @@
 // Restore benchmark: restic-ts (the built CLI) against restic 0.14 restoring the same
-// snapshots, in one run, as wall-time ratios and peak RSS (both measured with /usr/bin/time -v).
+// snapshots, in one run, as wall-time ratios, peak RSS (/usr/bin/time -v) and the sampled peak
+// of private memory (measure.ts).
 //
 // Data sets (sizes configurable for a quick run):
 //   random  RESTORE_BENCH_MB MiB of random bytes in one file          (default 1024)
@@ -13,11 +14,11 @@
 //   npm run build && node dist/bench/restore.js
 //   RESTORE_BENCH_MB=128 RESTORE_BENCH_FILES=2000 RESTORE_BENCH_RUNS=1 node dist/bench/restore.js
 
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { createCipheriv } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { cliCommand } from "./measure.js";
+import { cliCommand, type Measure, measureOk, medians, memoryCell } from "./measure.js";
 
 const MB = Number(process.env.RESTORE_BENCH_MB ?? 1024);
 const FILES = Number(process.env.RESTORE_BENCH_FILES ?? 20000);
@@ -130,26 +131,8 @@ function prepare(set: DataSet): string {
   return repo;
 }
 
-interface Measure {
-  readonly seconds: number;
-  readonly rssMiB: number;
-}
-
-function timed(argv: string[]): Measure {
-  const r = spawnSync("/usr/bin/time", ["-v", ...argv], { env, encoding: "utf8" });
-  if (r.status !== 0) throw new Error(`${argv.join(" ")} failed:\n${r.stderr}`);
-  const wall = /Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)/.exec(
-    r.stderr,
-  );
-  const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr);
-  if (!wall || !rss) throw new Error(`cannot parse /usr/bin/time output:\n${r.stderr}`);
-  const seconds = Number(wall[1] ?? 0) * 3600 + Number(wall[2]) * 60 + Number(wall[3]);
-  return { seconds, rssMiB: Number(rss[1]) / 1024 };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+function timed([cmd, ...args]: string[]): Measure {
+  return measureOk(cmd, env, args);
 }
 
 function main(): void {
@@ -176,16 +159,16 @@ function main(): void {
       }
     }
     fs.rmSync(target, { recursive: true, force: true });
-    const rs = median(restic.map((m) => m.seconds));
-    const os = median(ours.map((m) => m.seconds));
-    const rr = median(restic.map((m) => m.rssMiB));
-    const or = median(ours.map((m) => m.rssMiB));
-    const row = `| ${set.name} | ${rs.toFixed(2)} / ${rr.toFixed(0)} | ${os.toFixed(2)} / ${or.toFixed(0)} | ${(os / rs).toFixed(2)}x | ${(or / rr).toFixed(2)}x |`;
+    const r = medians(restic);
+    const o = medians(ours);
+    const row = `| ${set.name} | ${r.s.toFixed(2)} / ${memoryCell(r)} | ${o.s.toFixed(2)} / ${memoryCell(o)} | ${(o.s / r.s).toFixed(2)}x | ${(o.r / r.r).toFixed(2)}x | ${(o.a / r.a).toFixed(2)}x |`;
     console.log(row);
     rows.push(row);
   }
-  console.log("\n| data | restic s / MiB | restic-ts s / MiB | time ratio | RSS ratio |");
-  console.log("|---|---:|---:|---:|---:|");
+  console.log(
+    "\n| data | restic s / MiB (private) | restic-ts s / MiB (private) | time ratio | RSS ratio | private ratio |",
+  );
+  console.log("|---|---:|---:|---:|---:|---:|");
   for (const r of rows) console.log(r);
 }
 

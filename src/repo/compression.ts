@@ -8,6 +8,7 @@
 
 import { createRequire } from "node:module";
 import path from "node:path";
+import { IV_SIZE, SEAL_OVERHEAD } from "../crypto/sizes.js";
 import { ResticTsError } from "../errors.js";
 import { largeArrayBuffer } from "../huge-pages.js";
 import { type NativeZstd, nativeZstd } from "./zstd-native.js";
@@ -295,26 +296,29 @@ export function zstdModule(): ZstdModule {
 interface RawEngine {
   /** The input area (re-fetched per use: WebAssembly memory views die when memory grows). */
   input(): Uint8Array;
-  /** Compress input[offset, offset+length) into the output area; returns the frame view. */
-  compress(offset: number, length: number, level: number): Uint8Array;
+  /** The output area: SEAL_OVERHEAD bytes more than the largest frame (RawZstd.sealArea). */
+  output(): Uint8Array;
+  /** Compress input[offset, offset+length) into output at IV_SIZE; returns the frame's length. */
+  compress(offset: number, length: number, level: number): number;
 }
 
 function nativeEngine(z: NativeZstd, inputSize: number, maxBlob: number): RawEngine {
   const input = new Uint8Array(largeArrayBuffer(inputSize));
-  const output = new Uint8Array(largeArrayBuffer(z.compressBound(maxBlob)));
+  const output = new Uint8Array(largeArrayBuffer(z.compressBound(maxBlob) + SEAL_OVERHEAD));
+  const frames = output.subarray(IV_SIZE, output.length - (SEAL_OVERHEAD - IV_SIZE));
   return {
     input: () => input,
-    compress(offset, length, level) {
-      const n = z.compressInto(input.subarray(offset, offset + length), output, level);
-      return output.subarray(0, n);
-    },
+    output: () => output,
+    compress: (offset, length, level) =>
+      z.compressInto(input.subarray(offset, offset + length), frames, level),
   };
 }
 
 async function wasmEngine(inputSize: number, maxBlob: number): Promise<RawEngine> {
   await initCompression();
   const m = zstdModule();
-  const outSize = m._ZSTD_compressBound(maxBlob);
+  const frameSize = m._ZSTD_compressBound(maxBlob);
+  const outSize = frameSize + SEAL_OVERHEAD;
   const inPtr = m._malloc(inputSize);
   const outPtr = m._malloc(outSize);
   if (inPtr === 0 || outPtr === 0) {
@@ -322,10 +326,11 @@ async function wasmEngine(inputSize: number, maxBlob: number): Promise<RawEngine
   }
   return {
     input: () => m.HEAPU8.subarray(inPtr, inPtr + inputSize),
+    output: () => m.HEAPU8.subarray(outPtr, outPtr + outSize),
     compress(offset, length, level) {
-      const n = m._ZSTD_compress(outPtr, outSize, inPtr + offset, length, level);
+      const n = m._ZSTD_compress(outPtr + IV_SIZE, frameSize, inPtr + offset, length, level);
       if (m._ZSTD_isError(n)) throw new ResticTsError("IO", `zstd: compression failed (${n})`);
-      return m.HEAPU8.subarray(outPtr, outPtr + n);
+      return n;
     },
   };
 }
@@ -358,13 +363,24 @@ export class RawZstd {
 
   /**
    * Compress input[offset, offset+length) as one zstd frame; returns a view of the frame,
-   * valid until the next call.
+   * valid until the next call. The frame lies at IV_SIZE in `sealArea`, so it can be sealed
+   * where it is: `sealInto(key, frame, sealArea, 0)`.
    */
   compress(offset: number, length: number, level: number): Uint8Array {
     if (length > this.maxBlob || offset < 0 || offset + length > this.inputSize) {
       throw new ResticTsError("INVALID_ARGUMENT", `zstd: range ${offset}+${length} out of bounds`);
     }
-    return this.engine.compress(offset, length, level);
+    const n = this.engine.compress(offset, length, level);
+    return this.engine.output().subarray(IV_SIZE, IV_SIZE + n);
+  }
+
+  /**
+   * The output area, room for one sealed blob of up to `maxBlob` bytes (compressed or not)
+   * beside the input: the last frame (in place) or a range of the input is sealed into it and
+   * written from there. Re-fetch after `create` of another instance, as `input`.
+   */
+  get sealArea(): Uint8Array {
+    return this.engine.output();
   }
 }
 

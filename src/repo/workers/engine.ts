@@ -5,8 +5,9 @@
 // is sealed and appended when the pack is full. Files are read into WebAssembly memory so
 // zstd works on them without copies; every buffer is allocated once and reused. A large file
 // may come as one segment of several, each on its own worker (split.ts). For a local
-// repository (cfg.packFiles) a pack is not held whole: sealed blobs gather in a stage buffer
-// that is written to the pack's temp file whenever it fills, as restic writes its packs.
+// repository (cfg.packFiles) a pack is not held whole: small sealed blobs gather in a stage
+// buffer that is written to the pack's temp file whenever it fills, large ones are written from
+// where they were sealed, as restic writes its packs.
 // With cfg.fileNodes a whole file's tree node is written here too (the JSON restic stores,
 // from the descriptor's fstat): the walking main thread then only places the text.
 
@@ -20,7 +21,6 @@ import {
   SEAL_OVERHEAD,
   sealInto,
 } from "../../crypto/master-key.js";
-import { largeArrayBuffer } from "../../huge-pages.js";
 import { NameCache, nodeFromStat } from "../archiver/fsnode.js";
 import { FfiXattrs } from "../archiver/xattr-ffi.js";
 import { RawZstd } from "../compression.js";
@@ -52,11 +52,16 @@ export function packCapacity(cfg: Pick<EngineConfig, "packSize" | "maxSize">): n
 }
 
 /**
- * Sealed blobs gathered before a write to a pack file (cfg.packFiles). The stage has room for
- * the largest blob besides, but is written out once this much is in it, so only its first
- * megabytes are ever touched (resident) when blobs are small.
+ * Sealed blobs gathered before a write to a pack file (cfg.packFiles): the stage is written out
+ * once this much is in it.
  */
 const STAGE_GATHER = 1024 * 1024;
+/**
+ * A sealed blob larger than this does not go through the stage (cfg.packFiles): it is sealed in
+ * zstd's output area (a frame in place) and written from there, so the stage stays this small
+ * and a large blob is not copied once more (random data: ~5-7 MiB less per worker).
+ */
+const DIRECT_WRITE = 256 * 1024;
 
 /** What the engine needs from its surroundings; every call is synchronous. */
 export interface EngineHost {
@@ -411,10 +416,19 @@ export class BlobEngine {
       this.finishPack();
     }
     if (this.pack === undefined) this.openPack();
-    const pack = this.room(need);
-    const at = this.packLen - (this.packFile?.written ?? 0);
-    const n = sealInto(this.key, data, pack, at);
-    this.packHash?.update(pack.subarray(at, at + n));
+    let sealed: Uint8Array;
+    if (this.packFile !== undefined && need > DIRECT_WRITE) {
+      this.writeOut();
+      const area = this.zstd.sealArea;
+      sealed = area.subarray(0, sealInto(this.key, data, area, 0));
+      this.writeFile(sealed);
+    } else {
+      const pack = this.room(need);
+      const at = this.packLen - (this.packFile?.written ?? 0);
+      sealed = pack.subarray(at, at + sealInto(this.key, data, pack, at));
+    }
+    const n = sealed.length;
+    this.packHash?.update(sealed);
     this.entries.push(
       uncompressedLength === undefined
         ? { type: "data", id, length: n }
@@ -441,7 +455,7 @@ export class BlobEngine {
     const { path, fd } = this.host.takeFile();
     this.packFile = { path, fd, written: 0 };
     this.stage ??= new Uint8Array(
-      largeArrayBuffer(Math.max(this.cfg.maxSize + 1024, HEADER_RESERVE) + STAGE_GATHER),
+      STAGE_GATHER + Math.max(DIRECT_WRITE, HEADER_RESERVE + HEADER_LENGTH_SIZE) + SEAL_OVERHEAD,
     );
     this.pack = this.stage;
   }
@@ -456,13 +470,17 @@ export class BlobEngine {
 
   /** Write the stage to the open pack's file. */
   private writeOut(): void {
+    const file = this.packFile as { written: number };
+    this.writeFile((this.pack as Uint8Array).subarray(0, this.packLen - file.written));
+  }
+
+  /** Append `bytes` (the pack's next bytes: the stage, or a blob sealed elsewhere) to its file. */
+  private writeFile(bytes: Uint8Array): void {
     const file = this.packFile as { fd: number; written: number };
-    const stage = this.pack as Uint8Array;
-    const end = this.packLen - file.written;
-    for (let off = 0; off < end; ) {
-      off += writeSync(file.fd, stage, off, end - off, file.written + off);
+    for (let off = 0; off < bytes.length; ) {
+      off += writeSync(file.fd, bytes, off, bytes.length - off, file.written + off);
     }
-    file.written = this.packLen;
+    file.written += bytes.length;
   }
 
   /** Seal the header onto the open pack and hand it over. */

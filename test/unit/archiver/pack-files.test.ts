@@ -1,7 +1,9 @@
 // The blob engine writing its packs to temp files as they grow (EngineConfig.packFiles, the
 // local-repository path): every pack file is a valid restic pack named by its SHA-256 whose
 // header lists exactly its blobs, each blob opens to its chunk, and the packs hold the same
-// blobs in the same places as packs built whole in memory.
+// blobs in the same places as packs built whole in memory. With small chunks every blob goes
+// through the engine's stage; with large ones the random chunks are sealed in zstd's output
+// area and written from there (compressed or, in repository v1, not), the text ones staged.
 
 import { createHash, randomBytes } from "node:crypto";
 import { closeSync, openSync, readFileSync, writeFileSync } from "node:fs";
@@ -21,25 +23,32 @@ import type { EngineConfig, FinishedPack } from "../../../src/repo/workers/proto
 import { tempDir } from "../../helpers/tmp.js";
 
 const POL = 0x3da3358b4dc173n;
-const SMALL = { minSize: 4096, maxSize: 65536 };
 const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 
-function cfg(key: MasterKey, packFiles: boolean): EngineConfig {
+interface Variant {
+  chunks: { minSize: number; maxSize: number };
+  repoVersion: 1 | 2;
+}
+
+function cfg(key: MasterKey, packFiles: boolean, v: Variant): EngineConfig {
   return {
     key: encodeMasterKey(key),
     polynomial: POL,
-    repoVersion: 2,
-    zstdLevel: 1,
-    // larger than the engine's stage (maxSize + 1 MiB): packs are written out in several steps
+    repoVersion: v.repoVersion,
+    ...(v.repoVersion >= 2 ? { zstdLevel: 1 } : {}),
+    // larger than the engine's stage: packs are written out in several steps
     packSize: 2560 * 1024,
-    minSize: SMALL.minSize,
-    maxSize: SMALL.maxSize,
+    ...v.chunks,
     readSize: 16 * 1024,
     packFiles,
   };
 }
 
-describe("packs written to temp files as they grow", () => {
+describe.each([
+  { name: "small chunks, v2", chunks: { minSize: 4096, maxSize: 65536 }, repoVersion: 2 },
+  { name: "large chunks, v2", chunks: { minSize: 256 * 1024, maxSize: 1 << 21 }, repoVersion: 2 },
+  { name: "large chunks, v1", chunks: { minSize: 256 * 1024, maxSize: 1 << 21 }, repoVersion: 1 },
+] as (Variant & { name: string })[])("packs written to temp files as they grow: $name", (v) => {
   let tmp: { dir: string; cleanup(): Promise<void> };
   let input: Buffer;
   let source: string;
@@ -58,7 +67,7 @@ describe("packs written to temp files as they grow", () => {
   });
 
   async function run(key: MasterKey, packFiles: boolean) {
-    const c = cfg(key, packFiles);
+    const c = cfg(key, packFiles, v);
     const packs: FinishedPack[] = [];
     const fds: number[] = [];
     let n = 0;
@@ -89,7 +98,7 @@ describe("packs written to temp files as they grow", () => {
     const key = newMasterKey();
     const { packs, result } = await run(key, true);
     expect(packs.length).toBeGreaterThan(3);
-    const chunks = chunkBoundaries(input, POL, SMALL).map((b) =>
+    const chunks = chunkBoundaries(input, POL, v.chunks).map((b) =>
       input.subarray(b.start, b.start + b.length),
     );
     expect(result.content).toEqual(chunks.map(sha256));
@@ -114,6 +123,9 @@ describe("packs written to temp files as they grow", () => {
       }
     }
     expect(seen.sort()).toEqual([...new Set(result.content)].sort());
+    // the large variants seal some blobs outside the stage (over 256 KiB sealed)
+    const direct = packs.flatMap((p) => p.blobs).filter((b) => b.length > 256 * 1024);
+    expect(direct.length > 0).toBe(v.chunks.maxSize > 256 * 1024);
   });
 
   it("puts the same blobs in the same places as packs built in memory", async () => {
