@@ -1,6 +1,6 @@
 // The fast path for index files (restic design.rst "Indexing"; format in index-file.ts) when
 // all that is wanted is the master index: the plaintext bytes exactly as Go's json.Encoder
-// writes restic 0.14's index (and restic-ts's serialiseIndexText does),
+// writes restic 0.14's index (and restic-ts's serialiseIndex does),
 //
 //   {["supersedes":[<id>,…],]"packs":[{"id":<id>,"blobs":[{"id":<id>,"type":"data"|"tree",
 //     "offset":<n>,"length":<n>[,"uncompressed_length":<n>]},…]},…]}\n

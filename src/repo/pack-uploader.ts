@@ -18,9 +18,8 @@ import { type CompressionMode, compress } from "./compression.js";
 import type { Id } from "./id.js";
 import type { IndexWriter } from "./index-writer.js";
 import type { MasterIndex } from "./master-index.js";
-import { type BlobType, PackBuilder, PackEntries } from "./pack.js";
+import { type BlobType, type PackBlob, PackBuilder, PackEntries } from "./pack.js";
 import type { Repository } from "./repository.js";
-import type { PackedBlob } from "./workers/protocol.js";
 
 /** Blobs already stored or being stored in this backup, on top of the index. */
 export class BlobClaims {
@@ -44,8 +43,9 @@ export class BlobClaims {
   }
 
   /** The blobs are indexed now. */
-  settle(type: BlobType, ids: Iterable<Id>): void {
-    for (const id of ids) this.inFlight[type].delete(id);
+  settle(type: BlobType, blobs: readonly { id: Id }[]): void {
+    const set = this.inFlight[type];
+    for (const b of blobs) set.delete(b.id);
   }
 }
 
@@ -74,7 +74,7 @@ export class PackUploader {
   ) {}
 
   /** Save a finished pack, then index its blobs. */
-  upload(type: BlobType, id: Id, bytes: Uint8Array, blobs: readonly PackedBlob[]): Promise<void> {
+  upload(type: BlobType, id: Id, bytes: Uint8Array, blobs: readonly PackBlob[]): Promise<void> {
     const store = async () => {
       if (!this.dryRun) await this.repo.backend.save({ type: "data", name: id }, bytes);
     };
@@ -98,7 +98,7 @@ export class PackUploader {
     id: Id,
     tmp: LocalTempFile,
     length: number,
-    blobs: readonly PackedBlob[],
+    blobs: readonly PackBlob[],
   ): Promise<void> {
     this.temps.delete(tmp);
     const save = () =>
@@ -139,19 +139,13 @@ export class PackUploader {
     id: Id,
     store: () => Promise<void>,
     length: number,
-    blobs: readonly PackedBlob[],
+    blobs: readonly PackBlob[],
   ): Promise<void> {
     await store();
     this.stats.packs++;
     this.stats.bytes += length;
-    this.writer.add(
-      id,
-      blobs.map((b) => ({ ...b, type })),
-    );
-    this.claims?.settle(
-      type,
-      blobs.map((b) => b.id),
-    );
+    this.writer.add(id, blobs);
+    this.claims?.settle(type, blobs);
   }
 }
 
@@ -332,12 +326,12 @@ export class MainPacker {
       const f = this.file;
       const { id, length } = await f.finish(this.repo.masterKey);
       this.file = undefined;
-      upload = this.uploader.uploadFile(this.type, id, f.tmp, length, packedBlobs(f.entries));
+      upload = this.uploader.uploadFile(this.type, id, f.tmp, length, f.entries.blobs);
     } else {
       const b = this.builder;
       if (b === undefined || b.count === 0) return;
       this.builder = undefined;
-      const blobs = packedBlobs(b);
+      const blobs = b.blobs;
       const bytes = b.finalize();
       upload = this.uploader.upload(this.type, sha256Hex(bytes), bytes, blobs);
     }
@@ -348,12 +342,4 @@ export class MainPacker {
     const max = this.options.maxUploads ?? Number.POSITIVE_INFINITY;
     while (this.uploads.length > max) await this.uploads.shift();
   }
-}
-
-function packedBlobs(p: PackEntries | PackBuilder): PackedBlob[] {
-  return p.blobs.map((x) =>
-    x.uncompressedLength === undefined
-      ? { id: x.id, offset: x.offset, length: x.length }
-      : { id: x.id, offset: x.offset, length: x.length, uncompressedLength: x.uncompressedLength },
-  );
 }

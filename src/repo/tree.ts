@@ -27,7 +27,6 @@ export interface ParseTreeOptions {
 }
 
 const TREE_FIELDS: ReadonlySet<string> = new Set(["nodes"]);
-const encoder = new TextEncoder();
 const SURROGATE = /[\ud800-\udfff]/;
 
 /**
@@ -120,11 +119,11 @@ export function entryJson(n: TreeEntry): string {
 }
 
 /**
- * The text of a tree blob: nodes sorted by name bytes; INVALID_ARGUMENT on a repeated name.
+ * The nodes of a tree blob as JSON, sorted by name bytes; INVALID_ARGUMENT on a repeated name.
  * `raw` is true when the text has code units that are raw bytes, not UTF-16 (a Go string may
  * carry non-UTF-8 bytes only inside generic attributes' raw JSON; see serialiseTree).
  */
-function treeText(nodes: readonly TreeEntry[]): { text: string; raw: boolean } {
+function treeParts(nodes: readonly TreeEntry[]): { parts: string[]; raw: boolean } {
   let sorted: readonly TreeEntry[];
   let same: (a: TreeEntry, b: TreeEntry) => boolean;
   if (nodes.some((n) => SURROGATE.test(n.name))) {
@@ -159,18 +158,28 @@ function treeText(nodes: readonly TreeEntry[]): { text: string; raw: boolean } {
     if (!isEncodedNode(n) && n.genericAttributes !== undefined && SURROGATE.test(parts[i]))
       raw = true;
   }
-  // the frame inside the join: one flat string, no copy of the whole text to add it
-  if (parts.length === 0) return { text: `{"nodes":[]}\n`, raw };
-  parts[0] = `{"nodes":[${parts[0]}`;
-  parts[parts.length - 1] += "]}\n";
-  return { text: parts.join(","), raw };
+  return { parts, raw };
 }
+
+const TREE_START = Buffer.from('{"nodes":[');
+const TREE_END = Buffer.from("]}\n");
 
 /** A tree blob's plaintext bytes, byte-identical to what restic 0.14 writes for these nodes. */
 export function serialiseTree(tree: Tree | readonly TreeEntry[]): Uint8Array {
   const nodes = Array.isArray(tree) ? (tree as readonly TreeEntry[]) : (tree as Tree).nodes;
-  const { text, raw } = treeText(nodes);
-  return raw ? goStringToBytes(text) : encoder.encode(text);
+  const { parts, raw } = treeParts(nodes);
+  if (raw) return goStringToBytes(`{"nodes":[${parts.join(",")}]}\n`);
+  // Each node's UTF-8 straight into the blob: no string of the whole tree
+  let size = TREE_START.length + TREE_END.length + Math.max(0, parts.length - 1);
+  for (const p of parts) size += Buffer.byteLength(p);
+  const out = Buffer.allocUnsafeSlow(size);
+  let pos = TREE_START.copy(out, 0);
+  for (let i = 0; i < parts.length; i++) {
+    if (i > 0) out[pos++] = 0x2c; // ,
+    pos += out.write(parts[i], pos);
+  }
+  TREE_END.copy(out, pos);
+  return out;
 }
 
 /** The node called `name`, if any. */

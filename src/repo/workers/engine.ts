@@ -27,15 +27,13 @@ import { RawZstd } from "../compression.js";
 import type { Id } from "../id.js";
 import { SharedDataBlobSet, type SharedDataBlobs } from "../master-index.js";
 import { type ExtendedAttribute, serialiseNode } from "../node.js";
-import { buildPackHeader, COMPRESSED_ENTRY_SIZE, HEADER_LENGTH_SIZE } from "../pack.js";
-import type {
-  EngineConfig,
-  FileResult,
-  FileTask,
-  FinishedPack,
-  OpenedStat,
-  PackedBlob,
-} from "./protocol.js";
+import {
+  buildPackHeader,
+  COMPRESSED_ENTRY_SIZE,
+  HEADER_LENGTH_SIZE,
+  type PackBlob,
+} from "../pack.js";
+import type { EngineConfig, FileResult, FileTask, FinishedPack, OpenedStat } from "./protocol.js";
 import { type SegmentResult, SegmentView } from "./split.js";
 
 /** Room reserved in a pack buffer for the sealed header. */
@@ -140,8 +138,8 @@ export class BlobEngine {
   private packFile: { path: string; fd: number; written: number } | undefined;
   private stage: Uint8Array | undefined;
   private packHash: Hash | undefined;
-  private entries: { type: "data"; id: Id; length: number; uncompressedLength?: number }[] = [];
-  private packed: PackedBlob[] = [];
+  /** The open pack's blobs: its header entries, and its index entries once it is stored. */
+  private blobs: PackBlob[] = [];
   private pending: Pending[] = [];
   private bytesRead = 0;
   /** Bytes of the input buffer in use (the chunks of files not stored yet, and the open one). */
@@ -411,7 +409,7 @@ export class BlobEngine {
     const need = data.length + SEAL_OVERHEAD;
     if (
       this.pack !== undefined &&
-      (this.packLen + need > this.cfg.packSize || this.entries.length >= MAX_ENTRIES)
+      (this.packLen + need > this.cfg.packSize || this.blobs.length >= MAX_ENTRIES)
     ) {
       this.finishPack();
     }
@@ -429,15 +427,10 @@ export class BlobEngine {
     }
     const n = sealed.length;
     this.packHash?.update(sealed);
-    this.entries.push(
+    this.blobs.push(
       uncompressedLength === undefined
-        ? { type: "data", id, length: n }
-        : { type: "data", id, length: n, uncompressedLength },
-    );
-    this.packed.push(
-      uncompressedLength === undefined
-        ? { id, offset: this.packLen, length: n }
-        : { id, offset: this.packLen, length: n, uncompressedLength },
+        ? { type: "data", id, offset: this.packLen, length: n }
+        : { type: "data", id, offset: this.packLen, length: n, uncompressedLength },
     );
     this.packLen += n;
     if (this.packFile !== undefined && this.packLen - this.packFile.written >= STAGE_GATHER) {
@@ -485,8 +478,8 @@ export class BlobEngine {
 
   /** Seal the header onto the open pack and hand it over. */
   private finishPack(): void {
-    if (this.pack === undefined || this.entries.length === 0) return;
-    const header = buildPackHeader(this.entries);
+    if (this.pack === undefined || this.blobs.length === 0) return;
+    const header = buildPackHeader(this.blobs);
     const pack = this.room(header.length + SEAL_OVERHEAD + HEADER_LENGTH_SIZE);
     const at = this.packLen - (this.packFile?.written ?? 0);
     const n = sealInto(this.key, header, pack, at);
@@ -495,15 +488,14 @@ export class BlobEngine {
     const hash = this.packHash ?? createHash("sha256");
     hash.update(pack.subarray(at, at + n + HEADER_LENGTH_SIZE));
     const id = hash.digest("hex");
-    const blobs = this.packed;
+    const blobs = this.blobs;
     const file = this.packFile;
     this.packLen = total;
     if (file !== undefined) this.writeOut();
     this.pack = undefined;
     this.packFile = undefined;
     this.packHash = undefined;
-    this.entries = [];
-    this.packed = [];
+    this.blobs = [];
     this.packLen = 0;
     this.host.packFinished(
       file !== undefined

@@ -7,6 +7,7 @@
 import type { Id } from "../id.js";
 import type { SharedDataBlobs } from "../master-index.js";
 import type { ExtendedAttribute } from "../node.js";
+import type { PackBlob } from "../pack.js";
 import type { SegmentResult, SegmentTask } from "./split.js";
 
 /** What a worker needs to know about the repository (no secrets beyond the master key). */
@@ -102,13 +103,6 @@ export interface FileResult {
 }
 
 /** One blob of a finished pack, as it goes into the index. */
-export interface PackedBlob {
-  readonly id: Id;
-  readonly offset: number;
-  readonly length: number;
-  readonly uncompressedLength?: number;
-}
-
 /**
  * A finished data pack named `id`, `length` bytes: in memory (`buffer[0, length)`), or written
  * whole to the temp file at `path` (packFiles), which the main thread renames into place.
@@ -116,7 +110,7 @@ export interface PackedBlob {
 export type FinishedPack = {
   readonly id: Id;
   readonly length: number;
-  readonly blobs: PackedBlob[];
+  readonly blobs: PackBlob[];
 } & ({ readonly buffer: ArrayBuffer } | { readonly path: string });
 
 // --- wire messages ---------------------------------------------------------------------------

@@ -35,7 +35,7 @@ function cfg(key: MasterKey, packFiles: boolean, v: Variant): EngineConfig {
     key: encodeMasterKey(key),
     polynomial: POL,
     repoVersion: v.repoVersion,
-    ...(v.repoVersion >= 2 ? { zstdLevel: 1 } : {}),
+    zstdLevel: v.repoVersion >= 2 ? 1 : undefined,
     // larger than the engine's stage: packs are written out in several steps
     packSize: 2560 * 1024,
     ...v.chunks,
