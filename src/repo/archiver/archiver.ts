@@ -69,7 +69,10 @@ export interface BackupOptions extends SelectOptions {
   readonly compression?: CompressionMode;
   /** Target pack size in bytes (default 16 MiB). */
   readonly packSize?: number;
-  /** Blob worker threads (default: CPU count, at most 4; 0 = none). */
+  /**
+   * Blob worker threads, all started at once (0 = none). Default: one, and up to the CPU
+   * count (at most 4) once large files come (pool.ts GROW_AFTER).
+   */
   readonly threads?: number;
   readonly withAtime?: boolean;
   readonly ignoreInode?: boolean;
@@ -666,9 +669,12 @@ async function scan(
  * caller that knows every file will be read (--force, or no snapshot to take a parent from)
  * and has time to spare before `backup()` (the CLI: while the key's scrypt runs).
  */
-export function prestartBackupWorkers(threads = defaultThreads()): void {
+export function prestartBackupWorkers(threads = INITIAL_THREADS): void {
   if (threads > 0) prestartBlobWorkers(threads);
 }
+
+/** The workers a backup starts with when BackupOptions.threads is not given. */
+const INITIAL_THREADS = 1;
 
 function defaultThreads(): number {
   const n =
@@ -799,6 +805,7 @@ export async function backup(
           },
         },
         threads,
+        opts.threads ?? INITIAL_THREADS,
       );
     trace("locked", startMs);
     const parent = await findParent(repo, opts, host, absTargets, time);

@@ -4,6 +4,10 @@
 // small fixed pool (so memory stays bounded: a worker that finishes a pack while every buffer
 // is still uploading waits) and passes finished packs to the uploader. With `threads: 0` the
 // same engine runs inline on the main thread (tests, or where worker scripts are unavailable).
+// A pool may start with fewer workers than it may have, and start the rest once the workers
+// fall behind (GROW_BACKLOG jobs waiting) or large files come (GROW_AFTER): when the walk on
+// the main thread is the limit (small files whose chunks are known, as in a --force re-read),
+// a second worker only competes with it for the cores, while its heap and buffers cost ~16 MiB.
 
 import { MessageChannel, type MessagePort, Worker } from "node:worker_threads";
 import { ResticTsError } from "../../errors.js";
@@ -50,7 +54,19 @@ interface Slot {
   readonly ctl: Int32Array;
   readonly jobs: Map<number, Job>;
   load: number;
+  /** Messages for the worker until it is ready (undefined once it is). */
+  queued?: ToWorker[];
 }
+
+/**
+ * Bytes of large files (a job of their own) after which a pool that started with fewer workers
+ * than it may have starts the others.
+ */
+export const GROW_AFTER = 16 * 1024 * 1024;
+/** Files at least this large count towards GROW_AFTER. */
+const LARGE_FILE = 1024 * 1024;
+/** Jobs handed out and not done after which a pool that may grow does. */
+const GROW_BACKLOG = 3;
 
 /** A blob worker started before its pool: modules loaded, waiting for its start data. */
 interface Prestarted {
@@ -96,6 +112,10 @@ export class BlobPool {
   private inlineLoad = 0;
   private failure: Error | undefined;
   private readonly capacity: number;
+  private script: string | undefined;
+  private maxThreads = 0;
+  private largeBytes = 0;
+  private known: SharedDataBlobs | undefined;
 
   private constructor(
     private readonly cfg: EngineConfig,
@@ -105,11 +125,21 @@ export class BlobPool {
     this.capacity = packCapacity(cfg);
   }
 
-  /** Start `threads` workers (0: run inline). Resolves once they are ready. */
-  static async start(cfg: EngineConfig, host: PoolHost, threads: number): Promise<BlobPool> {
+  /**
+   * Start `initial` of `threads` workers (0: run inline), the others once GROW_AFTER bytes of
+   * large files came. Resolves once the first ones are ready.
+   */
+  static async start(
+    cfg: EngineConfig,
+    host: PoolHost,
+    threads: number,
+    initial = threads,
+  ): Promise<BlobPool> {
     const script = threads > 0 ? workerScript("workers/blob-worker.js") : undefined;
     const n = script === undefined ? 0 : threads;
     const pool = new BlobPool(cfg, host, n + 1);
+    pool.script = script;
+    pool.maxThreads = n;
     if (script === undefined) {
       // inline, every call must be synchronous: packs stay in memory
       pool.inline = await BlobEngine.create(
@@ -129,8 +159,27 @@ export class BlobPool {
       );
       return pool;
     }
-    await Promise.all(Array.from({ length: n }, () => pool.spawn(script)));
+    await Promise.all(
+      Array.from({ length: Math.max(1, Math.min(n, initial)) }, () => pool.spawn(script)),
+    );
     return pool;
+  }
+
+  /** Start the workers the pool may still have; they take jobs once they are ready. */
+  private grow(): void {
+    const script = this.script as string;
+    while (this.slots.length < this.maxThreads) {
+      // its failure, if any, is the pool's (spawn's error handler)
+      this.spawn(script).catch(() => {});
+      const slot = this.slots[this.slots.length - 1];
+      if (this.known !== undefined) this.post(slot, { t: "known", blobs: this.known });
+    }
+  }
+
+  /** Post `msg` to the slot's worker, or queue it until the worker is ready. */
+  private post(slot: Slot, msg: ToWorker): void {
+    if (slot.queued !== undefined) slot.queued.push(msg);
+    else slot.worker.postMessage(msg);
   }
 
   get threads(): number {
@@ -153,12 +202,16 @@ export class BlobPool {
       if (early.error !== undefined) return Promise.reject(early.error);
       worker.postMessage(init, [port2]);
     }
-    const slot: Slot = { worker, sync: port1, ctl, jobs: new Map(), load: 0 };
+    const slot: Slot = { worker, sync: port1, ctl, jobs: new Map(), load: 0, queued: [] };
     this.slots.push(slot);
     return new Promise((resolve, reject) => {
       worker.on("message", (msg: FromWorker) => {
-        if (msg.t === "ready") resolve();
-        else this.onMessage(slot, msg);
+        if (msg.t === "ready") {
+          const queued = slot.queued ?? [];
+          slot.queued = undefined;
+          for (const m of queued) worker.postMessage(m);
+          resolve();
+        } else this.onMessage(slot, msg);
       });
       worker.on("error", (err) => {
         reject(err);
@@ -273,8 +326,9 @@ export class BlobPool {
 
   /** Tell the engines which data blobs are indexed (BlobEngine.setKnown); before any job. */
   setKnown(blobs: SharedDataBlobs): void {
+    this.known = blobs;
     if (this.inline !== undefined) this.inline.setKnown(blobs);
-    for (const s of this.slots) s.worker.postMessage({ t: "known", blobs } satisfies ToWorker);
+    for (const s of this.slots) this.post(s, { t: "known", blobs });
   }
 
   /** Read and store `files` on the least loaded worker; `bytes` is their expected size. */
@@ -294,6 +348,12 @@ export class BlobPool {
           }
         });
       });
+    }
+    if (this.slots.length < this.maxThreads) {
+      if (files.length === 1 && bytes >= LARGE_FILE) this.largeBytes += bytes;
+      let jobs = 0;
+      for (const s of this.slots) jobs += s.jobs.size;
+      if (this.largeBytes >= GROW_AFTER || jobs >= GROW_BACKLOG) this.grow();
     }
     if (files.length === 1 && this.slots.length > 1) {
       const split = this.processSplit(files[0], bytes);
@@ -331,7 +391,7 @@ export class BlobPool {
     return new Promise((resolve, reject) => {
       slot.jobs.set(msg.job, { resolve, reject, bytes });
       slot.load += bytes;
-      slot.worker.postMessage(msg);
+      this.post(slot, msg);
     });
   }
 

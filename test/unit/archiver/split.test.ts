@@ -6,7 +6,8 @@ import { MemoryBackend } from "../../../src/backends/mem.js";
 import { chunkBoundaries } from "../../../src/chunker/index.js";
 import { backup } from "../../../src/repo/archiver.js";
 import { Repository } from "../../../src/repo/repository.js";
-import type { FileResult } from "../../../src/repo/workers/protocol.js";
+import { BlobPool, GROW_AFTER } from "../../../src/repo/workers/pool.js";
+import type { FileResult, FinishedPack } from "../../../src/repo/workers/protocol.js";
 import { mergeSegments, planSegments, segmentTasks } from "../../../src/repo/workers/split.js";
 import { tempDir } from "../../helpers/tmp.js";
 import { engineConfig, inlineEngine, POL, SMALL } from "./engine-helpers.js";
@@ -105,6 +106,49 @@ describe("a large file split over several workers", () => {
         (node.content ?? []).map((id) => indexed.loadBlob("data", id)),
       );
       expect(Buffer.concat(blobs).equals(files[node.name])).toBe(true);
+    }
+  });
+
+  it("a pool that starts with one of its two workers starts the other on large files", async () => {
+    const big = randomBytes(GROW_AFTER + 1_000_000);
+    writeFileSync(path.join(tmp.dir, "big"), big);
+    const stored = new Set<string>();
+    const packs: FinishedPack[] = [];
+    const pool = await BlobPool.start(
+      { ...cfg(), splitSize: 300_000 },
+      {
+        claim: (ids) =>
+          Uint8Array.from(ids, (id) => {
+            if (stored.has(id)) return 0;
+            stored.add(id);
+            return 1;
+          }),
+        onBytes: () => {},
+        savePack: async (p) => {
+          packs.push(p);
+        },
+      },
+      2,
+      1,
+    );
+    try {
+      expect(pool.threads).toBe(1);
+      const [small] = await pool.process(
+        [{ ref: 1, path: path.join(tmp.dir, "random") }],
+        files.random.length,
+      );
+      expect(small.content).toEqual(expectedIds(files.random));
+      expect(pool.threads).toBe(1);
+      // large files now past GROW_AFTER: the second worker starts, and takes a segment
+      const [large] = await pool.process([{ ref: 2, path: path.join(tmp.dir, "big") }], big.length);
+      expect(pool.threads).toBe(2);
+      expect(large.error).toBeUndefined();
+      expect(large.content).toEqual(expectedIds(big));
+      await pool.flush();
+      const packed = new Set(packs.flatMap((p) => p.blobs.map((b) => b.id)));
+      expect([...stored].every((id) => packed.has(id))).toBe(true);
+    } finally {
+      await pool.close();
     }
   });
 });
