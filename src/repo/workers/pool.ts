@@ -126,8 +126,8 @@ export class BlobPool {
   }
 
   /**
-   * Start `initial` of `threads` workers (0: run inline), the others once GROW_AFTER bytes of
-   * large files came. Resolves once the first ones are ready.
+   * Start `initial` of `threads` workers (0: run inline), the others once they are wanted
+   * (GROW_BACKLOG, GROW_AFTER). Resolves once the first ones are ready.
    */
   static async start(
     cfg: EngineConfig,
@@ -169,9 +169,15 @@ export class BlobPool {
   private grow(): void {
     const script = this.script as string;
     while (this.slots.length < this.maxThreads) {
-      // its failure, if any, is the pool's (spawn's error handler)
+      const before = this.slots.length;
+      // a failure once it runs is the pool's (spawn's error handler)
       this.spawn(script).catch(() => {});
-      const slot = this.slots[this.slots.length - 1];
+      if (this.slots.length === before) {
+        // a prestarted worker that had failed: go on with the workers there are
+        this.maxThreads = before;
+        return;
+      }
+      const slot = this.slots[before];
       if (this.known !== undefined) this.post(slot, { t: "known", blobs: this.known });
     }
   }
