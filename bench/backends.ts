@@ -41,14 +41,13 @@ import { randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import type { Backend, Handle } from "../src/backends/backend.js";
 import { RestBackend } from "../src/backends/rest.js";
 import { SftpBackend } from "../src/backends/sftp.js";
 import { type RestServer, startRestServer } from "../test/helpers/rest-server.js";
 import { type SshdServer, startSshd } from "../test/helpers/sshd.js";
-import { cliCommand } from "./measure.js";
+import { BUILT_CLI, cliCommand } from "./measure.js";
 
 const run = promisify(execFile);
 const MiB = 1024 * 1024;
@@ -314,15 +313,7 @@ async function main(): Promise<void> {
   }
 }
 
-/** The restic-ts CLI next to this file in the build output (dist/src/cli/main.js). */
-const CLI = path.resolve(
-  path.dirname(fileURLToPath(import.meta.url)),
-  "..",
-  "src",
-  "cli",
-  "main.js",
-);
-const [oursCmd, oursPre] = cliCommand(CLI);
+const [oursCmd, oursPre] = cliCommand(BUILT_CLI);
 
 async function backups(work: string, sshd: SshdServer, rest: RestServer): Promise<void> {
   console.error(`backups of ${BACKUP_MIB} MiB …`);

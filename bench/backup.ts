@@ -17,9 +17,8 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { cliCommand, type Measure, measureOk, medians, memoryCell } from "./measure.js";
+import { BUILT_CLI, cliCommand, type Measure, measureOk, medians, memoryCell } from "./measure.js";
 
 const { values } = parseArgs({
   options: {
@@ -38,8 +37,7 @@ const FILES = Number(values.files);
 const ROUNDS = Number(values.rounds);
 const ROOT = values.dir as string;
 const PW = "bench";
-const here = path.dirname(fileURLToPath(import.meta.url));
-const CLI = path.resolve(here, "..", "src", "cli", "main.js");
+const CLI = BUILT_CLI;
 const BEFORE = values.compare === undefined ? undefined : path.resolve(values.compare);
 type Tool = "restic" | "restic-ts" | "before";
 const TOOLS: Tool[] =

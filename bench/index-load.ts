@@ -16,7 +16,7 @@ import * as path from "node:path";
 import { LocalBackend } from "../src/backends/local.js";
 import { type IndexPack, serialiseIndex } from "../src/repo/index-file.js";
 import { Repository } from "../src/repo/repository.js";
-import { cliCommand, type Measure, measure, report } from "./measure.js";
+import { BUILT_CLI, cliCommand, type Measure, measure, report } from "./measure.js";
 
 const N = Number(process.argv[2] ?? 1_000_000);
 const RUNS = Number(process.argv[3] ?? 5);
@@ -24,8 +24,7 @@ const PER_PACK = 100;
 /** restic 0.14's indexMaxBlobs: an index file is written once it holds this many. */
 const PER_INDEX_FILE = 50_000;
 const PASSWORD = "bench-password";
-const CLI = path.resolve(import.meta.dirname, "..", "src", "cli", "main.js");
-const [oursCmd, oursPre] = cliCommand(CLI);
+const [oursCmd, oursPre] = cliCommand(BUILT_CLI);
 const dir = path.join("/tmp/restic-ts-bench-index", String(N));
 const repoDir = path.join(dir, "repo");
 const env = {

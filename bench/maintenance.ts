@@ -20,10 +20,9 @@
 // prune runs interleaved with the other two and gets a row of its own, against restic).
 
 import { execFileSync } from "node:child_process";
-import { createCipheriv } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { cliCommand, type Measure, measure, report } from "./measure.js";
+import { BUILT_CLI, cliCommand, keyStream, type Measure, measure, report } from "./measure.js";
 
 const MB = Number(process.env.MAINT_BENCH_MB ?? 1024);
 const SNAPSHOTS = Number(process.env.MAINT_BENCH_SNAPSHOTS ?? 8);
@@ -31,8 +30,7 @@ const RUNS = Number(process.env.MAINT_BENCH_RUNS ?? 3);
 const ONLY = (process.env.MAINT_BENCH_ONLY ?? "baseline,check,prune").split(",");
 const BASE = process.env.MAINT_BENCH_DIR ?? "/tmp/restic-ts-bench-maintenance";
 const PASSWORD = "bench-password";
-const CLI = path.resolve(import.meta.dirname, "..", "src", "cli", "main.js");
-const [oursCmd, oursPre] = cliCommand(CLI);
+const [oursCmd, oursPre] = cliCommand(BUILT_CLI);
 const COMPARE = process.env.MAINT_BENCH_COMPARE;
 
 const env = {
@@ -41,16 +39,8 @@ const env = {
   RESTIC_CACHE_DIR: path.join(BASE, "cache"),
 };
 
-/** A deterministic byte stream (AES-128-CTR key stream). */
-function stream(seed: number): (n: number) => Buffer {
-  const key = Buffer.alloc(16);
-  key.writeUInt32LE(seed);
-  const c = createCipheriv("aes-128-ctr", key, Buffer.alloc(16));
-  return (n) => c.update(Buffer.alloc(n));
-}
-
 function writeRandom(file: string, mib: number, seed: number): void {
-  const next = stream(seed);
+  const next = keyStream(seed);
   const fd = fs.openSync(file, "w");
   for (let left = Math.round(mib * 2 ** 20); left > 0; left -= 2 ** 20) {
     fs.writeSync(fd, next(Math.min(left, 2 ** 20)));

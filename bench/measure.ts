@@ -8,7 +8,10 @@
 // restic.
 
 import { spawnSync } from "node:child_process";
+import { createCipheriv } from "node:crypto";
 import * as fs from "node:fs";
+import * as path from "node:path";
+import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 
 const TIME = fs.existsSync("/usr/bin/time") ? "/usr/bin/time" : undefined;
@@ -118,6 +121,23 @@ export function cliCommand(cli: string): [string, string[]] {
   } catch {
     return [process.execPath, [cli]];
   }
+}
+
+/** The restic-ts CLI next to the benches in the build output (dist/src/cli/main.js). */
+export const BUILT_CLI = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  "..",
+  "src",
+  "cli",
+  "main.js",
+);
+
+/** A deterministic byte stream for bench data (AES-128-CTR key stream of `seed`). */
+export function keyStream(seed: number): (n: number) => Buffer {
+  const key = Buffer.alloc(16);
+  key.writeUInt32LE(seed);
+  const c = createCipheriv("aes-128-ctr", key, Buffer.alloc(16));
+  return (n) => c.update(Buffer.alloc(n));
 }
 
 export interface MeasureOptions {

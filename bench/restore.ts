@@ -15,10 +15,17 @@
 //   RESTORE_BENCH_MB=128 RESTORE_BENCH_FILES=2000 RESTORE_BENCH_RUNS=1 node dist/bench/restore.js
 
 import { execFileSync } from "node:child_process";
-import { createCipheriv } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { cliCommand, type Measure, measureOk, medians, memoryCell } from "./measure.js";
+import {
+  BUILT_CLI,
+  cliCommand,
+  keyStream,
+  type Measure,
+  measureOk,
+  medians,
+  memoryCell,
+} from "./measure.js";
 
 const MB = Number(process.env.RESTORE_BENCH_MB ?? 1024);
 const FILES = Number(process.env.RESTORE_BENCH_FILES ?? 20000);
@@ -27,8 +34,7 @@ const WITH_V1 = process.env.RESTORE_BENCH_V1 !== "0";
 const ONLY = process.env.RESTORE_BENCH_ONLY?.split(",");
 const BASE = process.env.RESTORE_BENCH_DIR ?? "/tmp/restic-ts-bench-restore";
 const PASSWORD = "bench-password";
-const CLI = path.resolve(import.meta.dirname, "..", "src", "cli", "main.js");
-const [oursCmd, oursPre] = cliCommand(CLI);
+const [oursCmd, oursPre] = cliCommand(BUILT_CLI);
 
 const env = {
   ...process.env,
@@ -36,17 +42,9 @@ const env = {
   RESTIC_CACHE_DIR: path.join(BASE, "cache"),
 };
 
-/** A deterministic byte stream (AES-128-CTR key stream). */
-function stream(seed: number): (n: number) => Buffer {
-  const key = Buffer.alloc(16);
-  key.writeUInt32LE(seed);
-  const c = createCipheriv("aes-128-ctr", key, Buffer.alloc(16));
-  return (n) => c.update(Buffer.alloc(n));
-}
-
 function makeRandom(dir: string): void {
   fs.mkdirSync(dir, { recursive: true });
-  const next = stream(1);
+  const next = keyStream(1);
   const fd = fs.openSync(path.join(dir, "random.bin"), "w");
   for (let left = MB * 2 ** 20; left > 0; left -= 2 ** 20)
     fs.writeSync(fd, next(Math.min(left, 2 ** 20)));
@@ -55,7 +53,7 @@ function makeRandom(dir: string): void {
 
 function makeText(dir: string): void {
   fs.mkdirSync(dir, { recursive: true });
-  const next = stream(2);
+  const next = keyStream(2);
   const levels = ["INFO", "DEBUG", "WARN", "ERROR"];
   const paths = ["/api/v1/items", "/api/v1/users", "/health", "/static/app.js", "/login"];
   const fd = fs.openSync(path.join(dir, "log.txt"), "w");
@@ -79,7 +77,7 @@ function makeText(dir: string): void {
 }
 
 function makeSmall(dir: string): void {
-  const next = stream(3);
+  const next = keyStream(3);
   for (let i = 0; i < FILES; i++) {
     const d = path.join(dir, `d${String(Math.floor(i / 100)).padStart(4, "0")}`);
     if (i % 100 === 0) fs.mkdirSync(d, { recursive: true });
