@@ -120,6 +120,8 @@ describe("repository URLs", () => {
       [4, secret("aaaaaaaa", "@?", "bbbbbbbb"), ""], // rest: "?" after an "@" in the password
       [4, secret("aaaaaaaa", "@\u00e9/", "bbbbbbbb"), ""], // rest: "/" ended the authority early
       [4, secret("aaaaaaaa", "'", "bbbbbbbb"), ""], // rest: "'" stopped redact()'s pattern
+      [9, secret("aaaaaaaa", "@+#", "bbbbbbbb"), ""], // rest: "#" before the snapshot's "#"
+      [4, secret("aaaaaaaa", "@+#", "bbbbbbbb"), ""], // rest: the tail read as a URL fragment
     ];
     await fc.assert(
       fc.asyncProperty(fc.nat({ max: forms.length - 1 }), password, junk, async (form, pw, j) => {

@@ -136,6 +136,7 @@ describe("parseRepoUrl: remote forms and secrets", () => {
     ["rest:http://u:pa ss-secret-3@host/?password=x&bogus=1", "ss-secret-3"],
     ["rest:ftp://u:secret-4@host/", "secret-4"],
     ["file:///x?password=secret-5#bad!", "secret-5"],
+    ["rest:https://u:pw@x#secret-7@host/", "secret-7"],
   ])("refuses %j without showing the secret", (input, secret) => {
     let err: unknown;
     try {
@@ -147,6 +148,27 @@ describe("parseRepoUrl: remote forms and secrets", () => {
     if (input.startsWith("sftp")) expect((err as Error).message).toMatch(/SSH password/);
     expect((err as Error).message).not.toContain(secret);
     expect(JSON.stringify(err)).not.toContain(secret);
+  });
+
+  it('refuses a "#" left in a rest URL once the snapshot is taken, naming %23', () => {
+    for (const input of [
+      "restic:rest:https://u:pw@x#secret-8@host/#deadbeef",
+      "rest:https://u:pw@x#secret-8@host/#latest",
+    ]) {
+      let err: unknown;
+      try {
+        if (input.startsWith("restic:")) parseResticRoot(input);
+        else parseRepoUrl(input);
+      } catch (e) {
+        err = e;
+      }
+      expect(isResticTsError(err, "INVALID_URL"), String(err)).toBe(true);
+      expect((err as Error).message).toContain("%23");
+      expect(JSON.stringify(err)).not.toContain("secret-8");
+    }
+    const ok = parseResticRoot("restic:rest:https://u:pw%23x@host/#deadbeef");
+    expect(ok.location).toEqual({ kind: "rest", url: "https://u:pw%23x@host/" });
+    expect(ok.display).not.toContain("pw");
   });
 
   it("refuses sftp paths starting with ~ and file URLs naming another host", () => {
