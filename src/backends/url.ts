@@ -163,7 +163,7 @@ function parseLocation(s: string, input: string): RepoLocation {
     }
     // a "#" left once the snapshot is taken: most likely one in a password, which ended the
     // authority there (what follows it would be shown as the URL's fragment)
-    if (parsed.hash !== "" || url.includes("#")) {
+    if (url.includes("#")) {
       throw invalid('rest: the URL holds "#" (a "#" in a password must be written %23)', input);
     }
     return { kind: "rest", url: parsed.toString() };

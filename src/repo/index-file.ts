@@ -147,18 +147,17 @@ export function parseIndex(plaintext: Uint8Array | string): ParsedIndex {
 const ascii = (text: string) => Uint8Array.from(text, (c) => c.charCodeAt(0));
 const SUPERSEDES = ascii('"supersedes":[');
 const PACKS = ascii('"packs":[');
-const PACK_ID = ascii('{"id":"');
+const ID_START = ascii('{"id":"');
 const PACK_BLOBS = ascii('","blobs":[');
-const BLOB_ID = ascii('{"id":"');
 const TYPE_DATA = ascii('","type":"data","offset":');
 const TYPE_TREE = ascii('","type":"tree","offset":');
 const LENGTH = ascii(',"length":');
 const UNCOMPRESSED = ascii(',"uncompressed_length":');
 const END = ascii("]}\n");
 /** Bytes an index file can take per pack and per blob beyond the fixed parts (upper bounds). */
-const PACK_BYTES = PACK_ID.length + 64 + PACK_BLOBS.length + 3;
+const PACK_BYTES = ID_START.length + 64 + PACK_BLOBS.length + 3;
 const BLOB_BYTES =
-  BLOB_ID.length + 64 + TYPE_DATA.length + LENGTH.length + UNCOMPRESSED.length + 33;
+  ID_START.length + 64 + TYPE_DATA.length + LENGTH.length + UNCOMPRESSED.length + 33;
 
 /**
  * The JSON restic 0.14 writes for `index` (json.Encoder output: ends with "\n"), as bytes. It is
@@ -202,13 +201,13 @@ export function serialiseIndex(index: IndexFile): Uint8Array {
   for (let i = 0; i < index.packs.length; i++) {
     const p = index.packs[i];
     if (i > 0) out[pos++] = 0x2c;
-    put(PACK_ID);
+    put(ID_START);
     id(p.id);
     put(PACK_BLOBS);
     for (let j = 0; j < p.blobs.length; j++) {
       const b = p.blobs[j];
       if (j > 0) out[pos++] = 0x2c;
-      put(BLOB_ID);
+      put(ID_START);
       id(b.id);
       put(b.type === "data" ? TYPE_DATA : TYPE_TREE);
       uint(b.offset);

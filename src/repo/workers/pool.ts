@@ -177,8 +177,6 @@ export class BlobPool {
         this.maxThreads = before;
         return;
       }
-      const slot = this.slots[before];
-      if (this.known !== undefined) this.post(slot, { t: "known", blobs: this.known });
     }
   }
 
@@ -208,7 +206,9 @@ export class BlobPool {
       if (early.error !== undefined) return Promise.reject(early.error);
       worker.postMessage(init, [port2]);
     }
-    const slot: Slot = { worker, sync: port1, ctl, jobs: new Map(), load: 0, queued: [] };
+    // a worker started after setKnown learns the indexed blobs before its first job
+    const queued: ToWorker[] = this.known === undefined ? [] : [{ t: "known", blobs: this.known }];
+    const slot: Slot = { worker, sync: port1, ctl, jobs: new Map(), load: 0, queued };
     this.slots.push(slot);
     return new Promise((resolve, reject) => {
       worker.on("message", (msg: FromWorker) => {

@@ -102,7 +102,6 @@ export interface FileResult {
   readonly unread?: number;
 }
 
-/** One blob of a finished pack, as it goes into the index. */
 /**
  * A finished data pack named `id`, `length` bytes: in memory (`buffer[0, length)`), or written
  * whole to the temp file at `path` (packFiles), which the main thread renames into place.
