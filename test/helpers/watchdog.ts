@@ -2,10 +2,12 @@
 // blocked for minutes. vitest's timeouts are timers on that same event loop, so a test stuck in
 // synchronous code or an endless chain of microtasks (an async generator that never awaits I/O)
 // would otherwise hang the whole run until CI's wall clock ends it, without saying where. The
-// watchdog names the test and kills the process; vitest then fails that file and goes on.
+// watchdog names the test and kills the process; vitest then fails that file and goes on. What
+// it says also goes to a file in the run's report directory (watchdog-report.ts), printed again
+// after vitest's summary.
 
 import { Worker } from "node:worker_threads";
-import { beforeAll, beforeEach, expect } from "vitest";
+import { beforeAll, beforeEach, expect, inject } from "vitest";
 
 /** How long the event loop may stay blocked (RESTIC_TS_TEST_STALL_MS; default 5 minutes). */
 const LIMIT_MS = Number(process.env.RESTIC_TS_TEST_STALL_MS ?? 300_000);
@@ -24,7 +26,8 @@ function setName(text: string): void {
 
 const WATCHDOG = `
 const { workerData } = require("node:worker_threads");
-const { writeSync } = require("node:fs");
+const { appendFileSync, writeSync } = require("node:fs");
+const path = require("node:path");
 const beats = new Int32Array(workerData.shared, 0, 2);
 const name = new Uint8Array(workerData.shared, 8);
 let last = Atomics.load(beats, 0);
@@ -39,8 +42,14 @@ setInterval(() => {
   if (Date.now() - since < workerData.limit) return;
   const end = name.indexOf(0);
   const test = Buffer.from(name.subarray(0, end < 0 ? name.length : end)).toString();
-  writeSync(2, "\\n[watchdog] the event loop has been blocked for " + Math.round((Date.now() - since) / 1000) +
-    " s in " + test + ": killing this test process\\n");
+  const message = "\\n[watchdog] the event loop has been blocked for " + Math.round((Date.now() - since) / 1000) +
+    " s in " + test + ": killing this test process\\n";
+  writeSync(2, message);
+  if (workerData.reports) {
+    try {
+      appendFileSync(path.join(workerData.reports, process.pid + ".txt"), message);
+    } catch {}
+  }
   process.kill(process.pid, "SIGKILL");
 }, 1000);
 `;
@@ -50,7 +59,7 @@ if (Number.isFinite(LIMIT_MS) && LIMIT_MS > 0) {
   heartbeat.unref();
   const worker = new Worker(WATCHDOG, {
     eval: true,
-    workerData: { shared, limit: LIMIT_MS },
+    workerData: { shared, limit: LIMIT_MS, reports: inject("watchdogReports") ?? null },
   });
   worker.unref();
   setName("(loading a test file)");
