@@ -195,8 +195,9 @@ describe("random polynomials", () => {
           // The blocks once, then restic's published irreducible polynomial: a source that
           // cycled through 200 reducible candidates (about 1 run in 3,000) would take
           // derivePolynomial's million tries, half a minute or more, before it gave up.
+          const restics = 0x3da3358b4dc173n;
           const known = Buffer.alloc(8);
-          known.writeBigUInt64LE(0x3da3358b4dc173n);
+          known.writeBigUInt64LE(restics);
           let k = 0;
           const p = derivePolynomial(() => blocks[k++] ?? known);
           expect(deg(p)).toBe(53);
@@ -205,7 +206,7 @@ describe("random polynomials", () => {
           // it is the first candidate (bits 0..53 of a little-endian uint64) that is irreducible
           const cand = (b: Uint8Array) =>
             (Buffer.from(b).readBigUInt64LE() & ((1n << 54n) - 1n)) | (1n << 53n) | 1n;
-          expect(p).toBe(blocks.map(cand).find(irreducible) ?? 0x3da3358b4dc173n);
+          expect(p).toBe(blocks.map(cand).find(irreducible) ?? restics);
           expect(k).toBeLessThanOrEqual(blocks.length + 1);
         },
       ),
